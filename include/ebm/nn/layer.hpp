@@ -63,6 +63,20 @@ void visit_params(L& layer, F&& f) {
   if constexpr (requires { layer.visit_params(f); }) layer.visit_params(f);
 }
 
+/// Visits non-trainable state a checkpoint must keep (e.g. spectral norm's
+/// power-iteration vector) as f(name, tensor); no-op for blocks without any.
+template <class L, class F>
+void visit_buffers(L& layer, F&& f) {
+  if constexpr (requires { layer.visit_buffers(f); }) layer.visit_buffers(f);
+}
+
+/// Tells blocks that their buffers were overwritten (after loading a
+/// checkpoint), so derived state can be recomputed.
+template <class L>
+void buffers_loaded(L& layer) {
+  if constexpr (requires { layer.on_buffers_loaded(); }) layer.on_buffers_loaded();
+}
+
 /// Calls refresh() on blocks that have it (after each optimizer step).
 template <class L>
 void refresh(L& layer) {
@@ -110,6 +124,16 @@ auto prefixed(std::string_view prefix, F& f) {
     full += '.';
     full += name;
     f(std::string_view(full), v, g);
+  };
+}
+/// Same for buffer visitors f(name, tensor).
+template <class F>
+auto prefixed_buffer(std::string_view prefix, F& f) {
+  return [prefix, &f](std::string_view name, auto& v) {
+    std::string full(prefix);
+    full += '.';
+    full += name;
+    f(std::string_view(full), v);
   };
 }
 }  // namespace detail

@@ -56,6 +56,16 @@ class sequential {
       ebm::visit_params(layer, ebm::detail::prefixed(prefix, f));
     });
   }
+  template <class F>
+  void visit_buffers(F&& f) {
+    visit_each([&](auto& layer, std::size_t i) {
+      const std::string prefix = std::to_string(i);
+      ebm::visit_buffers(layer, ebm::detail::prefixed_buffer(prefix, f));
+    });
+  }
+  void on_buffers_loaded() {
+    visit_each([&](auto& layer, std::size_t) { ebm::buffers_loaded(layer); });
+  }
   void init(philox& rng) {
     visit_each([&](auto& layer, std::size_t) { initialize(layer, rng); });
   }
