@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
   libeigen3-dev doctest-dev libbenchmark-dev libstb-dev zlib1g-dev
-  dataset-fashion-mnist
+  dataset-fashion-mnist python3-sklearn
 )
 if [[ "${EBM_WITH_TORCH:-0}" == 1 ]]; then
   packages+=(python3 python3-torch python3-numpy)

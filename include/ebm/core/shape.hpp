@@ -25,6 +25,13 @@ class shape {
   }
 
   constexpr int rank() const { return rank_; }
+  /// Appends an extent (rank grows by one).
+  constexpr shape& push_back(index_t extent) {
+    EBM_REQUIRE(rank_ < max_rank, "shape: rank ", rank_ + 1, " exceeds the maximum of ", max_rank);
+    EBM_REQUIRE(extent >= 0, "shape: negative extent ", extent);
+    dims_[rank_++] = extent;
+    return *this;
+  }
   constexpr index_t operator[](int i) const { return dims_[i]; }
   constexpr index_t& operator[](int i) { return dims_[i]; }
   constexpr index_t size() const {
