@@ -1,0 +1,207 @@
+#pragma once
+// The denoising Fisher divergence (EGC eqs. 6–11, Algorithm 1): denoising
+// score matching on the energy's input gradient, with exact second
+// derivatives for the parameter gradient.
+//
+// Per sample i a timestep t_i is drawn uniformly from [first, last] (all of
+// the schedule by default) and ε_i ~ N(0, I):
+//
+//   x_i = √ᾱ(t_i) x0_i + σ_i ε_i,   σ_i = √(1 − ᾱ(t_i)),   g_i = ∇ₓ E_θ(x_i).
+//
+// The model's score is s_θ = ∇ₓ log p_θ = −g, the target the score of
+// q(x_t | x_0), −ε/σ (EGC eq. 10).  The loss is
+//
+//   L = (1/N) Σ_i ½ ‖r_i‖²,   r_i = a_i g_i − b_i ε_i,
+//
+// summed over the features of a sample and averaged over the batch, with
+// (a_i, b_i) fixed by the parameterisation of the target:
+//
+//   score           a = 1, b = 1/σ:  r = −(s_θ − (−ε/σ))        (EGC eq. 11)
+//   noise           a = σ, b = 1:    r = σ ∇ₓE − ε = ε̂ − ε       (eq. 11 weighted by σ²)
+//   noise_unscaled  a = 1, b = 1:    r = ∇ₓE − ε = −(∇ₓ log p_θ + ε)  (EGC Algorithm 1 as printed)
+//
+// `noise` is the default: its residual has unit scale at every noise level
+// (the reason Algorithm 1 regresses the noise) while E_θ stays an energy of
+// x_t with score −∇ₓE at every t, so samplers use the trained network as it
+// is.  `noise_unscaled` is Algorithm 1 literally; there the network's input
+// gradient matches σ_t times the score, which only a time-conditioned
+// network can represent across t.
+//
+// Gradient (forward-over-reverse, nn/layer.hpp).  L depends on θ only
+// through g, and ∂L/∂θ = Σ_i (a_i/N) r_iᵀ ∂g_i/∂θ = ∂/∂θ ⟨v, ∇ₓ Σ_i E(x_i)⟩
+// with v_i = (a_i/N) r_i held constant.  Since ⟨v, ∇ₓF⟩ = d/dh F(x + h v),
+// that is d/dh ∇θ Σ_i E(x_i + h v_i) at h = 0: the tangent of the parameter
+// gradient of backward(ones) along dx = v (and dgy = 0, the seed being
+// constant).  One call does, at one point:
+//
+//   forward(x_t); backward(ones, grad::input) → g;  r and v from g;
+//   forward_tangent(v); backward_tangent(zeros, grad::params).
+//
+// Time conditioning: before forward the objective passes t to networks that
+// model set_time() (objective/time_conditioning.hpp) and to a callback set
+// with on_time() (for a time-dependent block nested inside a network).
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <utility>
+
+#include "../core/philox.hpp"
+#include "../nn/layer.hpp"
+#include "detail/energy_output.hpp"
+#include "noise_schedule.hpp"
+#include "time_conditioning.hpp"
+
+namespace ebm::objective {
+
+/// What the network's input gradient is regressed onto (see the header comment).
+enum class fisher_target { score, noise, noise_unscaled };
+
+template <class T = float, class D = cpu>
+class denoising_fisher {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = tensor<T, D>;
+
+  explicit denoising_fisher(noise_schedule schedule, fisher_target target = fisher_target::noise)
+      : schedule_(std::move(schedule)), target_(target), first_(0), last_(schedule_.steps() - 1) {}
+
+  const noise_schedule& schedule() const { return schedule_; }
+  fisher_target target() const { return target_; }
+
+  /// Restricts the timesteps drawn by the random overload to [first, last].
+  void set_timestep_range(int first, int last) {
+    EBM_REQUIRE(0 <= first && first <= last && last < schedule_.steps(),
+                "denoising_fisher: timestep range [", first, ", ", last,
+                "] is not inside the schedule's [0, ", schedule_.steps() - 1, "]");
+    first_ = first;
+    last_ = last;
+  }
+  int first_timestep() const { return first_; }
+  int last_timestep() const { return last_; }
+
+  /// Called with the timesteps [N] before every forward pass, in addition to
+  /// the network's own set_time() when it has one.
+  void on_time(std::function<void(const tensor_type&)> hook) { time_hook_ = std::move(hook); }
+
+  /// Draws t and ε from `rng`, returns L and adds weight·∇θ L to the
+  /// network's parameter gradients.
+  template <class Net>
+  T operator()(Net& net, const tensor_type& x0, philox& rng, T weight = T(1)) {
+    draw(x0, rng);
+    return run(net, x0, weight, true);
+  }
+  /// The same with given timesteps t[N] and noise ε (shape of x0).
+  template <class Net>
+  T operator()(Net& net, const tensor_type& x0, std::span<const int> t, const tensor_type& eps,
+               T weight = T(1)) {
+    set(x0, t, eps);
+    return run(net, x0, weight, true);
+  }
+  /// The loss alone at given t and ε; parameter gradients are left untouched.
+  template <class Net>
+  T evaluate(Net& net, const tensor_type& x0, std::span<const int> t, const tensor_type& eps) {
+    set(x0, t, eps);
+    return run(net, x0, T(1), false);
+  }
+  /// The loss alone with t and ε drawn from `rng`.
+  template <class Net>
+  T evaluate(Net& net, const tensor_type& x0, philox& rng) {
+    draw(x0, rng);
+    return run(net, x0, T(1), false);
+  }
+
+  /// The noised batch x_t, the timesteps [N] and the noise ε of the last
+  /// call (a classification term of EGC reuses x_t and t).
+  const tensor_type& noised() const { return xt_; }
+  const tensor_type& timesteps() const { return t_; }
+  const tensor_type& noise() const { return eps_; }
+
+ private:
+  void draw(const tensor_type& x0, philox& rng) {
+    require_batch(x0);
+    const index_t n = x0.extent(0);
+    t_.resize(shape{n});
+    const auto span = static_cast<std::uint64_t>(last_ - first_ + 1);
+    for (index_t i = 0; i < n; ++i) t_[i] = T(first_ + static_cast<int>(rng.uniform_int(span)));
+    eps_.resize(x0.shape());
+    rng.fill_normal<T>(eps_.span());
+  }
+  void set(const tensor_type& x0, std::span<const int> t, const tensor_type& eps) {
+    require_batch(x0);
+    const index_t n = x0.extent(0);
+    EBM_REQUIRE(static_cast<index_t>(t.size()) == n, "denoising_fisher: got ", t.size(),
+                " timesteps for a batch of ", n);
+    require_same_shape(x0.shape(), eps.shape(), "denoising_fisher (noise)");
+    t_.resize(shape{n});
+    for (index_t i = 0; i < n; ++i) {
+      EBM_REQUIRE(0 <= t[i] && t[i] < schedule_.steps(), "denoising_fisher: timestep ", t[i],
+                  " of sample ", i, " is outside the schedule's [0, ", schedule_.steps() - 1, "]");
+      t_[i] = T(t[i]);
+    }
+    if (&eps != &eps_) eps_ = eps;
+  }
+  static void require_batch(const tensor_type& x0) {
+    EBM_REQUIRE(x0.rank() >= 2 && x0.extent(0) > 0,
+                "denoising_fisher: expected a non-empty batch [N, ...], got ", x0.shape());
+  }
+
+  template <class Net>
+  T run(Net& net, const tensor_type& x0, T weight, bool grads) {
+    detail::require_host_network<Net>();
+    const index_t n = x0.extent(0), d = x0.shape().sample_size();
+
+    // x_t and the per-sample coefficients of the residual.
+    xt_.resize(x0.shape());
+    a_.resize(shape{n});
+    b_.resize(shape{n});
+    for (index_t i = 0; i < n; ++i) {
+      const int t = static_cast<int>(t_[i]);
+      const T c0 = T(schedule_.sqrt_alpha_bar(t)), sigma = T(schedule_.sigma(t));
+      for (index_t j = i * d; j < (i + 1) * d; ++j) xt_[j] = c0 * x0[j] + sigma * eps_[j];
+      a_[i] = target_ == fisher_target::noise ? sigma : T(1);
+      b_[i] = target_ == fisher_target::score ? T(1) / sigma : T(1);
+    }
+
+    set_time(net, t_);
+    if (time_hook_) time_hook_(t_);
+    const tensor_type& y = net.forward(xt_);
+    detail::require_energies(y, xt_, "denoising_fisher");
+    ones_.resize(y.shape());
+    ones_.fill(T(1));
+    const tensor_type& g = net.backward(ones_, grad::input);
+    require_same_shape(xt_.shape(), g.shape(), "denoising_fisher (input gradient)");
+
+    // r_i = a_i g_i − b_i ε_i, the loss, and the tangent direction v = weight (a_i/N) r_i.
+    v_.resize(xt_.shape());
+    double loss = 0;
+    for (index_t i = 0; i < n; ++i) {
+      double sq = 0;
+      const T scale = weight * a_[i] / T(n);
+      for (index_t j = i * d; j < (i + 1) * d; ++j) {
+        const T r = a_[i] * g[j] - b_[i] * eps_[j];
+        sq += double(r) * double(r);
+        v_[j] = scale * r;
+      }
+      loss += 0.5 * sq;
+    }
+    loss /= double(n);
+
+    if (grads) {
+      net.forward_tangent(v_);
+      zeros_.resize(y.shape());
+      zeros_.zero();
+      net.backward_tangent(zeros_, grad::params);
+    }
+    return static_cast<T>(loss);
+  }
+
+  noise_schedule schedule_;
+  fisher_target target_;
+  int first_, last_;
+  std::function<void(const tensor_type&)> time_hook_;
+  tensor_type xt_, eps_, t_, a_, b_, ones_, zeros_, v_;
+};
+
+}  // namespace ebm::objective
