@@ -28,8 +28,10 @@ class spectral_norm {
   using T = value_type;
 
   /// Wraps `inner`; runs `init_iterations` power iterations from a random u.
-  explicit spectral_norm(Inner inner, int init_iterations = 20)
-      : inner_(std::move(inner)), w_(inner_.weight()) {
+  /// With `enabled == false` the block is a transparent pass-through (sigma
+  /// fixed at 1), so architectures can switch normalisation off at run time.
+  explicit spectral_norm(Inner inner, int init_iterations = 20, bool enabled = true)
+      : inner_(std::move(inner)), w_(inner_.weight()), enabled_(enabled) {
     rows_ = w_.extent(0);
     cols_ = w_.size() / rows_;
     gw_ = tensor_type(w_.shape());
@@ -42,8 +44,10 @@ class spectral_norm {
   /// The unnormalised weight (the trained parameter).
   tensor_type& weight() { return w_; }
   const tensor_type& u() const { return u_; }
-  /// sigma = u^T W v at the current weight.
+  bool enabled() const { return enabled_; }
+  /// sigma = u^T W v at the current weight (1 when disabled).
   T sigma() const {
+    if (!enabled_) return T(1);
     T s = 0;
     for (index_t i = 0; i < rows_; ++i) {
       T wv = 0;
@@ -73,13 +77,13 @@ class spectral_norm {
     }
   }
   void refresh() {
-    power_iteration(1);
+    if (enabled_) power_iteration(1);
     ebm::refresh(inner_);
   }
   void init(philox& rng) {
     initialize(inner_, rng);
     w_ = inner_.weight();
-    reset_vectors(rng, 20);
+    reset_vectors(rng, enabled_ ? 20 : 0);
   }
 
   template <class F>
@@ -99,9 +103,12 @@ class spectral_norm {
 
   const tensor_type& forward(const tensor_type& x) {
     sigma_ = sigma();
-    EBM_REQUIRE(std::isfinite(double(sigma_)) && sigma_ > T(0),
-                "spectral_norm: sigma = ", sigma_, " is not a positive finite number (weight of shape ",
-                w_.shape(), ")");
+    // sigma is positive once the power iteration has converged; right after
+    // an arbitrary change of W (stale u, v) it may be any sign, which is still
+    // a valid reparameterisation, so only 0 and non-finite values are errors.
+    EBM_REQUIRE(std::isfinite(double(sigma_)) && sigma_ != T(0),
+                "spectral_norm: sigma = ", sigma_, " is zero or not finite (weight of shape ",
+                w_.shape(), "); the weights have diverged");
     tensor_type& wsn = inner_.weight();
     const T inv = T(1) / sigma_;
     for (index_t i = 0; i < w_.size(); ++i) wsn[i] = w_[i] * inv;
@@ -139,7 +146,7 @@ class spectral_norm {
   void map_weight_grad(const tensor_type& G) {
     T gw_dot = 0;
     for (index_t i = 0; i < G.size(); ++i) gw_dot += G[i] * w_[i];
-    const T inv = T(1) / sigma_, c = gw_dot * inv * inv;
+    const T inv = T(1) / sigma_, c = enabled_ ? gw_dot * inv * inv : T(0);
     for (index_t i = 0; i < rows_; ++i)
       for (index_t j = 0; j < cols_; ++j) {
         const index_t k = i * cols_ + j;
@@ -169,6 +176,7 @@ class spectral_norm {
   Inner inner_;
   tensor_type w_, gw_, u_, v_;
   index_t rows_ = 0, cols_ = 0;
+  bool enabled_ = true;
   T sigma_ = 1;
 };
 

@@ -38,6 +38,9 @@ struct check_options {
   int coordinates = 24;          ///< single coordinates checked per tensor
   bool randomize_params = true;  ///< add N(0, param_noise^2) to parameters first
   double param_noise = 0.3;
+  /// refresh() calls after randomising (lets spectral norm's power iteration
+  /// catch up with the new weights, as training would).
+  int refreshes = 30;
   std::uint64_t seed = 1234;
 };
 
@@ -129,6 +132,8 @@ check_result check_derivatives(Block& block, const tensor<double>& x0, check_opt
       tensor<double> noise = detail::random_like(p.value->shape(), rng);
       for (index_t i = 0; i < noise.size(); ++i) (*p.value)[i] += opt.param_noise * noise[i];
     }
+  if (opt.randomize_params)
+    for (int i = 0; i < opt.refreshes; ++i) refresh(block);
 
   const tensor<double> x(x0);
   const tensor<double> y(block.forward(x));

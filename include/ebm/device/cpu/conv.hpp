@@ -1,0 +1,944 @@
+#pragma once
+// conv_kernels<cpu>: batched 2-D convolution on the host (NCHW activations,
+// [Cout, Cin, k, k] weights, zero padding, square kernel and stride).
+//
+// Every pass starts from one "prepared" copy of each input sample: zero-
+// padded and split into its stride phases, so that kernel tap (c, ki, kj) is
+// a constant shift of a flat output grid of Ho x Wq pixels (Wq = Wo +
+// (k-1)/s; the Wq - Wo extra columns are computed and dropped).  Three
+// implementations use it, chosen per call (forward_path, backward_data_path):
+//
+// * direct (float, AVX-512, output planes wide enough that the extra columns
+//   and the last tile waste little): an 8-channel x 48-pixel register tile
+//   runs over the grid, reading the shifted input directly -- no im2col
+//   matrix, no GEMM packing.  The input gradient of a stride-1 convolution
+//   is the stride-1 convolution of gz (padded by k-1-p) with the flipped,
+//   transposed kernel, so it runs through the same tile, gz = f'(z) gy being
+//   formed while the gradient is copied in.
+// * panel (float, AVX-512, everything else): im2col rows are gathered from
+//   the prepared copy by plain row copies, for as many samples as make whole
+//   64-pixel tiles, and a 6 x 64 register tile multiplies them; strided input
+//   gradients take the same route (W^T gz, then the adjoint gather).
+// * im2col + Eigen GEMM (double, and every filter gradient), with several
+//   samples per GEMM for small planes:
+//     forward          pack[Cout, P] = W[Cout, Cin k k] * col[Cin k k, P]
+//     backward-data    col = W^T * gz, then col2im
+//     backward-filter  gW += gz * col^T
+//
+// The batch is split into one contiguous range of samples per thread
+// (dev.parallel_for), each with its own scratch in a workspace the caller
+// keeps between calls, so steady-state passes allocate nothing.  Filter
+// gradients are summed per thread and reduced in thread order afterwards
+// (deterministic for a given thread count).  Results are written to NCHW by
+// an epilogue that fuses the bias, the activation and f' (forward), or a
+// diagonal scale (tangents), into that single write.  A CUDA backend
+// specialises the same trait with cuDNN.
+#include <Eigen/Core>
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "../../core/config.hpp"
+#include "../../core/error.hpp"
+#include "../../core/shape.hpp"
+#include "../../core/tensor.hpp"
+#include "../../nn/activation.hpp"
+#include "device.hpp"
+#include "gemm.hpp"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+namespace ebm {
+
+/// Sizes of one batched convolution.
+struct conv_geometry {
+  index_t batch = 0, in_channels = 0, height = 0, width = 0;
+  index_t out_channels = 0, kernel = 1, stride = 1, padding = 0;
+  index_t out_height = 0, out_width = 0;
+
+  /// The geometry for input [N, Cin, H, W] (the caller checked the shape).
+  static conv_geometry make(const shape& in, index_t out_channels, index_t kernel,
+                            index_t stride, index_t padding) {
+    conv_geometry g;
+    g.batch = in[0], g.in_channels = in[1], g.height = in[2], g.width = in[3];
+    g.out_channels = out_channels, g.kernel = kernel, g.stride = stride, g.padding = padding;
+    g.out_height = (g.height + 2 * padding - kernel) / stride + 1;
+    g.out_width = (g.width + 2 * padding - kernel) / stride + 1;
+    return g;
+  }
+  index_t in_plane() const { return height * width; }
+  index_t out_plane() const { return out_height * out_width; }
+  /// Rows of the im2col matrix (= columns of the weight matrix).
+  index_t patch() const { return in_channels * kernel * kernel; }
+  shape input_shape() const { return shape{batch, in_channels, height, width}; }
+  shape output_shape() const { return shape{batch, out_channels, out_height, out_width}; }
+  /// Multiply-accumulates of one forward pass.
+  index_t macs() const { return batch * out_channels * out_plane() * patch(); }
+};
+
+template <class D> struct conv_kernels;  // specialised per device
+
+namespace detail {
+
+/// Fused GEMM-output write of the forward pass: z = acc + b, y = f(z),
+/// d = f'(z) (z and d skipped when null).  The generic version evaluates the
+/// policy per element; swish gets a vectorised specialisation (its sigmoid is
+/// shared between f and f', and Eigen's packet exp replaces scalar exp), as
+/// conv -> swish chains are what CF-EBM energies are made of.
+template <class Act>
+struct conv_activation_epilogue {
+  template <class T>
+  static void apply(const Act& a, const T* acc, T bias, T* y, T* z, T* d, index_t n) {
+    for (index_t i = 0; i < n; ++i) {
+      const T v = acc[i] + bias;
+      y[i] = a.f(v);
+      if (z) z[i] = v;
+      if (d) d[i] = a.df(v);
+    }
+  }
+};
+
+template <>
+struct conv_activation_epilogue<act::identity> {
+  template <class T>
+  static void apply(const act::identity&, const T* acc, T bias, T* y, T* z, T* d, index_t n) {
+    for (index_t i = 0; i < n; ++i) y[i] = acc[i] + bias;
+    if (z) std::copy_n(y, n, z);
+    if (d) std::fill_n(d, n, T(1));
+  }
+};
+
+#if defined(__AVX512F__)
+/// e^x for 16 floats (Cephes' expf: Cody-Waite reduction by ln 2 and a
+/// degree-6 polynomial, within 2 ulp); overflows to +inf, underflows to 0.
+EBM_INLINE __m512 exp_ps(__m512 x) {
+  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(89.0f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  return _mm512_scalef_ps(p, n);
+}
+#endif
+
+template <>
+struct conv_activation_epilogue<act::swish> {
+  template <class T>
+  static void apply(const act::swish& a, const T* acc, T bias, T* y, T* z, T* d, index_t n) {
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>) {
+      apply_avx512(acc, bias, y, z, d, n);
+      return;
+    }
+#endif
+    apply_eigen(a, acc, bias, y, z, d, n);
+  }
+
+ private:
+  template <class T>
+  static void apply_eigen(const act::swish&, const T* acc, T bias, T* y, T* z, T* d, index_t n) {
+    using array = Eigen::Array<T, Eigen::Dynamic, 1>;
+    constexpr index_t block = 256;
+    alignas(64) T zb[block], sb[block];
+    for (index_t i0 = 0; i0 < n; i0 += block) {
+      const index_t m = std::min(block, n - i0);
+      Eigen::Map<array> zv(zb, m), s(sb, m);
+      zv = Eigen::Map<const array>(acc + i0, m) + bias;
+      // sigmoid(z) = 1 / (1 + e^-z) needs no branch: for z << 0, e^-z is
+      // huge (or inf) and the sigmoid (about) 0; for z >> 0 it is 1.
+      s = (T(1) + (-zv).exp()).inverse();
+      Eigen::Map<array>(y + i0, m) = zv * s;
+      if (d) Eigen::Map<array>(d + i0, m) = s * (T(1) + zv * (T(1) - s));
+      if (z) Eigen::Map<array>(z + i0, m) = zv;
+    }
+  }
+#if defined(__AVX512F__)
+  // The same with a reciprocal estimate refined by one Newton step instead
+  // of a division (the division bounded the whole pass); e^-z = inf, where
+  // the Newton step would give NaN, maps to sigmoid 0.
+  static void apply_avx512(const float* acc, float bias, float* y, float* z, float* d,
+                           index_t n) {
+    const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
+    const __m512 inf = _mm512_set1_ps(__builtin_inff()), b = _mm512_set1_ps(bias);
+    for (index_t i = 0; i < n; i += 16) {
+      const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1);
+      const __m512 zv = _mm512_add_ps(_mm512_maskz_loadu_ps(m, acc + i), b);
+      const __m512 e = exp_ps(_mm512_sub_ps(zero, zv));
+      const __m512 den = _mm512_add_ps(one, e);
+      __m512 s = _mm512_rcp14_ps(den);
+      s = _mm512_fmadd_ps(s, _mm512_fnmadd_ps(den, s, one), s);
+      s = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(e, inf, _CMP_EQ_OQ), s, zero);
+      _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(zv, s));
+      if (d)  // s (1 + z (1 - s))
+        _mm512_mask_storeu_ps(d + i, m,
+                              _mm512_mul_ps(s, _mm512_fmadd_ps(zv, _mm512_sub_ps(one, s), one)));
+      if (z) _mm512_mask_storeu_ps(z + i, m, zv);
+    }
+  }
+#endif
+};
+
+/// The range [lo, hi) of output columns ow whose input column
+/// ow * stride - padding + kj lies inside [0, width).
+inline void valid_columns(index_t width, index_t out_width, index_t stride, index_t padding,
+                          index_t kj, index_t& lo, index_t& hi) {
+  const index_t first = padding - kj;          // need ow * stride >= first
+  const index_t last = width - 1 + padding - kj;  // need ow * stride <= last
+  lo = first > 0 ? (first + stride - 1) / stride : 0;
+  hi = last >= 0 ? std::min(out_width, last / stride + 1) : 0;
+  lo = std::min(lo, hi);
+}
+
+/// Rows and pixels of one register tile of the direct path ...
+inline constexpr index_t direct_rows = 8, direct_pixels = 48;
+/// ... and of the panel path (a whole 8x8 plane per tile).
+inline constexpr index_t panel_rows = 6, panel_pixels = 64;
+
+/// The direct layout of one convolution (see the header comment).  The
+/// prepared input of a sample holds, for every channel c and stride phase
+/// (rh, rw), a sub-plane of hq x wq values xpad[c, hq s + rh, wq s + rw]
+/// (xpad = the zero-padded input); tap (c, ki, kj) of output grid pixel j =
+/// oh wq + ow then reads element shift[c, ki, kj] + j.
+struct direct_plan {
+  index_t cin = 0, cout = 0, height = 0, width = 0, kernel = 1, stride = 1, padding = 0;
+  index_t out_height = 0, out_width = 0;
+  index_t hq = 0, wq = 0;  // sub-plane rows and columns
+  index_t grid = 0;        // output grid pixels per channel, a whole number of tiles
+  index_t prepared = 0;    // floats of one prepared sample, with the overrun margin
+
+  static direct_plan make(index_t cin, index_t cout, index_t height, index_t width,
+                          index_t kernel, index_t stride, index_t padding) {
+    direct_plan p;
+    p.cin = cin, p.cout = cout, p.height = height, p.width = width;
+    p.kernel = kernel, p.stride = stride, p.padding = padding;
+    p.out_height = (height + 2 * padding - kernel) / stride + 1;
+    p.out_width = (width + 2 * padding - kernel) / stride + 1;
+    const index_t reach = (kernel - 1) / stride;  // largest shift in sub-plane units
+    p.hq = p.out_height + reach;
+    p.wq = p.out_width + reach;
+    p.grid = (p.out_height * p.wq + direct_pixels - 1) / direct_pixels * direct_pixels;
+    // The last tile may read past the last sub-plane by at most
+    // grid - out_height wq + reach elements.
+    p.prepared = cin * stride * stride * p.hq * p.wq + direct_pixels + reach + 16;
+    return p;
+  }
+  index_t sub_plane() const { return hq * wq; }
+  index_t taps() const { return cin * kernel * kernel; }
+  index_t padded_cout() const { return (cout + direct_rows - 1) / direct_rows * direct_rows; }
+  /// Computed grid pixels per useful output pixel.
+  double waste() const { return double(grid) / double(out_height * out_width); }
+
+  /// shift[(c k + ki) k + kj] for every tap; returns out.
+  const index_t* shifts(index_t* out) const {
+    const index_t k = kernel, s = stride;
+    for (index_t c = 0; c < cin; ++c)
+      for (index_t ki = 0; ki < k; ++ki)
+        for (index_t kj = 0; kj < k; ++kj)
+          out[(c * k + ki) * k + kj] = ((c * s + ki % s) * s + kj % s) * sub_plane() +
+                                       (ki / s) * wq + kj / s;
+    return out;
+  }
+
+  /// Writes the prepared layout of one sample x [cin, height, width],
+  /// multiplied elementwise by `scale` (same shape) when it is non-null.
+  /// `out` holds `prepared` floats followed by a row buffer of
+  /// `row_buffer()` floats (strided convolutions split rows through it).
+  template <class T>
+  void prepare(const T* x, const T* scale, T* out) const {
+    const index_t s = stride, H = height, W = width, body = cin * s * s * sub_plane();
+    T* rb = out + prepared;
+    for (index_t c = 0; c < cin; ++c)
+      for (index_t hp = 0; hp < s * hq; ++hp) {  // rows of the padded image
+        const index_t rh = hp % s, r = hp / s, h = hp - padding;
+        T* d0 = out + (c * s + rh) * s * sub_plane() + r * wq;  // phase rw is at + rw sub-planes
+        if (h < 0 || h >= H) {
+          for (index_t rw = 0; rw < s; ++rw) std::fill_n(d0 + rw * sub_plane(), wq, T(0));
+          continue;
+        }
+        const T* src = x + (c * H + h) * W;
+        const T* sc = scale ? scale + (c * H + h) * W : nullptr;
+        if (s == 1) {
+          index_t lo, hi;
+          valid_columns(W, wq, 1, padding, 0, lo, hi);
+          std::fill_n(d0, lo, T(0));
+          if (sc)
+            for (index_t q = lo; q < hi; ++q) d0[q] = src[q - padding] * sc[q - padding];
+          else
+            for (index_t q = lo; q < hi; ++q) d0[q] = src[q - padding];
+          std::fill_n(d0 + hi, wq - hi, T(0));
+          continue;
+        }
+        // Strided: pad the row once, then deinterleave its s phases.
+        const index_t len = s * wq, n = std::clamp<index_t>(len - padding, 0, W);
+        std::fill_n(rb, std::min(padding, len), T(0));
+        if (sc)
+          for (index_t i = 0; i < n; ++i) rb[padding + i] = src[i] * sc[i];
+        else
+          std::copy_n(src, n, rb + padding);
+        if (padding + n < len) std::fill(rb + padding + n, rb + len, T(0));
+        if (s == 2) {
+          T* d1 = d0 + sub_plane();
+          for (index_t q = 0; q < wq; ++q) d0[q] = rb[2 * q], d1[q] = rb[2 * q + 1];
+        } else {
+          for (index_t rw = 0; rw < s; ++rw)
+            for (index_t q = 0; q < wq; ++q) d0[rw * sub_plane() + q] = rb[q * s + rw];
+        }
+      }
+    std::fill(out + body, out + prepared, T(0));
+  }
+  /// Scratch floats `prepare` needs after the prepared layout.
+  index_t row_buffer() const { return stride * wq; }
+
+  /// f(tap, offset in the layout, offset in the plane, width) over the
+  /// contiguous runs of every tap's window: one run per output row, or one
+  /// for the whole plane when the grid has no extra columns.  Narrow widths
+  /// are compile-time constants so that the copies unroll.
+  template <class F>
+  void for_rows(F&& f) const {
+    const index_t rows = wq == out_width ? 1 : out_height;
+    const index_t width = wq == out_width ? out_height * out_width : out_width;
+    auto run = [&](auto w) {
+      for (index_t t = 0; t < taps(); ++t)
+        for (index_t r = 0; r < rows; ++r) f(t, r * wq, r * width, w);
+    };
+    switch (width) {
+      case 1: run(std::integral_constant<index_t, 1>{}); break;
+      case 2: run(std::integral_constant<index_t, 2>{}); break;
+      case 4: run(std::integral_constant<index_t, 4>{}); break;
+      case 8: run(std::integral_constant<index_t, 8>{}); break;
+      case 16: run(std::integral_constant<index_t, 16>{}); break;
+      default: run(width); break;
+    }
+  }
+
+  /// im2col from the prepared layout: col[t, oh Wo + ow] = xp[shift[t] + oh
+  /// wq + ow] for every tap t (shift from shifts()), rows ld apart: plain
+  /// row copies, as the padding is in xp.
+  template <class T>
+  void gather(const T* xp, const index_t* shift, T* col, index_t ld) const {
+    for_rows([&](index_t t, index_t src_off, index_t dst_off, auto width) {
+      const T* src = xp + shift[t] + src_off;
+      T* dst = col + t * ld + dst_off;
+      for (index_t i = 0; i < width; ++i) dst[i] = src[i];
+    });
+  }
+  /// The adjoint of gather: xp (zeroed first) accumulates col.
+  template <class T>
+  void scatter(const T* col, index_t ld, const index_t* shift, T* xp) const {
+    std::fill_n(xp, cin * stride * stride * sub_plane(), T(0));
+    for_rows([&](index_t t, index_t src_off, index_t dst_off, auto width) {
+      T* dst = xp + shift[t] + src_off;
+      const T* src = col + t * ld + dst_off;
+      for (index_t i = 0; i < width; ++i) dst[i] += src[i];
+    });
+  }
+  /// The adjoint of prepare (without scale): x[c, h, w] = xp at the padded
+  /// position (h + p, w + p); what landed in the padding is dropped, and
+  /// pixels the layout does not hold (beyond the last window of a strided
+  /// convolution) get 0.
+  template <class T>
+  void unprepare(const T* xp, T* x) const {
+    const index_t s = stride, H = height, W = width;
+    for (index_t c = 0; c < cin; ++c)
+      for (index_t h = 0; h < H; ++h) {
+        const index_t hp = h + padding;
+        T* dst = x + (c * H + h) * W;
+        if (hp / s >= hq) {
+          std::fill_n(dst, W, T(0));
+          continue;
+        }
+        const T* row = xp + (c * s + hp % s) * s * sub_plane() + (hp / s) * wq;
+        if (s == 1) {
+          std::copy_n(row + padding, W, dst);
+          continue;
+        }
+        // Phase rw holds the columns w = q s + rw - padding.
+        std::fill_n(dst, W, T(0));
+        for (index_t rw = 0; rw < s; ++rw) {
+          index_t lo, hi;
+          valid_columns(W, wq, s, padding, rw, lo, hi);
+          const T* src = row + rw * sub_plane();
+          for (index_t q = lo; q < hi; ++q) dst[q * s + rw - padding] = src[q];
+        }
+      }
+  }
+};
+
+#if defined(__AVX512F__)
+/// The register tile of both fast paths: for r < R,
+///   C[r, 0 .. 16 V) = sum_t A[t, r] X[shift[t] + 0 .. 16 V),
+/// with A packed [taps, R] and R V zmm accumulators; per tap V unaligned loads
+/// of X and R broadcasts of A.  X rows at arbitrary shifts cover both the
+/// direct layout (shifted views of one grid) and im2col rows (shift t ld).
+template <int R, int V>
+inline void gemm_tile(index_t taps, const float* A, const float* X, const index_t* shift,
+                      float* C, index_t ldc) {
+  static_assert(R * V + V < 32, "the tile must fit the 32 zmm registers");
+  __m512 acc[R][V];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
+  for (index_t t = 0; t < taps; ++t) {
+    const float* x = X + shift[t];
+    __m512 b[V];
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) b[v] = _mm512_loadu_ps(x + 16 * v);
+    const float* a = A + t * R;
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const __m512 w = _mm512_set1_ps(a[r]);
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(w, b[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) _mm512_storeu_ps(C + r * ldc + 16 * v, acc[r][v]);
+}
+#endif
+
+}  // namespace detail
+
+template <>
+struct conv_kernels<cpu> {
+  /// Samples per GEMM are chosen so that the GEMM has at least this many
+  /// columns ...
+  static constexpr index_t target_columns = 1024;
+  /// ... while one chunk's im2col matrix stays below this many bytes (about
+  /// half of a core's L2 cache).
+  static constexpr index_t col_budget_bytes = 512 * 1024;
+  /// 1x1 stride-1 convolutions on planes this large use the input directly.
+  static constexpr index_t pointwise_min_plane = 256;
+  /// The direct path is taken when it computes at most this many grid pixels
+  /// per output pixel (small planes waste too much of the last tile and of
+  /// the extra columns; they take the panel path).
+  static constexpr double direct_max_waste = 1.2;
+  /// The panel path's per-thread column matrix stays below this size.
+  static constexpr index_t panel_budget_bytes = 8 << 20;
+
+  /// Scratch kept by the caller between calls: per-thread buffers, and the
+  /// packed weights and shift tables of a call (shared by its threads).
+  template <class T>
+  class workspace {
+   public:
+    struct slot {
+      tensor<T> col, pack, gw, gb, prepared;
+    };
+    slot& at(index_t t) { return slots_[static_cast<std::size_t>(t)]; }
+    void reserve(index_t n) {
+      if (static_cast<index_t>(slots_.size()) < n) slots_.resize(static_cast<std::size_t>(n));
+    }
+    tensor<T> packed_weights;
+    tensor<index_t> shifts, taps;
+
+   private:
+    std::vector<slot> slots_;
+  };
+
+  /// The implementation a pass takes (see the header comment).
+  enum class conv_path { direct, panel, gemm };
+
+  /// The path of forward passes (and tangents) of this geometry with scalar T.
+  template <class T>
+  static conv_path forward_path(const conv_geometry& g) {
+    if (direct_eligible<T>(forward_plan(g))) return conv_path::direct;
+    if (panel_eligible<T>(g)) return conv_path::panel;
+    return conv_path::gemm;
+  }
+  /// The path of input gradients; the direct one needs stride 1 and
+  /// padding < kernel.  (Filter gradients always take im2col + GEMM.)
+  template <class T>
+  static conv_path backward_data_path(const conv_geometry& g) {
+    if (g.stride == 1 && g.padding < g.kernel && direct_eligible<T>(backward_plan(g)))
+      return conv_path::direct;
+    if (panel_eligible<T>(g)) return conv_path::panel;
+    return conv_path::gemm;
+  }
+
+  /// y = f(conv(x, W) + b) with z = conv(x, W) + b and d = f'(z) stored when
+  /// non-null; b may be null (no bias).
+  template <class T, class Act>
+  static void forward(const cpu& dev, const conv_geometry& g, const T* x, const T* w,
+                      const T* b, const Act& act, T* y, T* z, T* d, workspace<T>& ws) {
+    run_forward(dev, g, x, w, ws, [&](index_t off, index_t co, const T* acc, index_t len) {
+      detail::conv_activation_epilogue<Act>::apply(act, acc, b ? b[co] : T(0), y + off,
+                                                   z ? z + off : nullptr, d ? d + off : nullptr,
+                                                   len);
+    });
+  }
+
+  /// raw = conv(x, W) (no bias; stored when non-null) and y = scale * raw
+  /// elementwise (y = raw when scale is null): the tangent of a fused
+  /// convolution and activation, with scale = f'(z).
+  template <class T>
+  static void forward_scaled(const cpu& dev, const conv_geometry& g, const T* x, const T* w,
+                             const T* scale, T* y, T* raw, workspace<T>& ws) {
+    run_forward(dev, g, x, w, ws, [&](index_t off, index_t, const T* acc, index_t len) {
+      if (raw) std::copy_n(acc, len, raw + off);
+      if (scale) {
+        const T* sc = scale + off;
+        T* out = y + off;
+        for (index_t i = 0; i < len; ++i) out[i] = sc[i] * acc[i];
+      } else {
+        std::copy_n(acc, len, y + off);
+      }
+    });
+  }
+
+  /// With gz = scale * gy (gz = gy when scale is null), computes whichever of
+  /// these is requested by a non-null pointer:
+  ///   gx  = conv^T(gz)            (overwritten)
+  ///   gw += corr(gz, x)           ([Cout, Cin, k, k], accumulated)
+  ///   gb += sum over n, h, w gz   ([Cout], accumulated)
+  template <class T>
+  static void backward(const cpu& dev, const conv_geometry& g, const T* x, const T* w,
+                       const T* gy, const T* scale, T* gx, T* gw, T* gb, workspace<T>& ws) {
+    if (g.batch == 0) return;
+    if (gx && backward_data_path<T>(g) == conv_path::direct) {
+      run_direct_backward_data(dev, g, w, gy, scale, gx, ws);
+      gx = nullptr;
+    } else if (gx && backward_data_path<T>(g) == conv_path::panel) {
+      run_panel_backward_data(dev, g, w, gy, scale, gx, ws);
+      gx = nullptr;
+    }
+    if (!gx && !gw && !gb) return;
+    const index_t tasks = task_count(dev, g);
+    ws.reserve(tasks);
+    const bool pointwise = is_pointwise(g);
+    const index_t plane = g.out_plane(), patch = g.patch(), Cout = g.out_channels;
+    const index_t in_sample = g.in_channels * g.in_plane(), out_sample = Cout * plane;
+    const bool need_col = !pointwise && (gx || gw);
+    const detail::direct_plan p = forward_plan(g);
+    const index_t* taps = need_col ? p.shifts(ws.taps.resize(shape{patch}).data()) : nullptr;
+
+    auto task = [&](index_t t) {
+      auto& sl = ws.at(t);
+      const index_t n_begin = g.batch * t / tasks, n_end = g.batch * (t + 1) / tasks;
+      const index_t nb_max = chunk_samples<T>(g, n_end - n_begin);
+      T* col = need_col ? sl.col.resize(shape{patch * nb_max * plane}).data() : nullptr;
+      T* xp = need_col ? sl.prepared.resize(shape{p.prepared + p.row_buffer()}).data() : nullptr;
+      // gy itself is the GEMM operand when one sample is processed at a time
+      // and there is nothing to multiply in.
+      const bool need_pack = nb_max > 1 || scale;
+      T* pack = need_pack ? sl.pack.resize(shape{Cout * nb_max * plane}).data() : nullptr;
+      T* gwp = gw ? sl.gw.resize(shape{Cout * patch}).data() : nullptr;
+      T* gbp = gb ? sl.gb.resize(shape{Cout}).zero().data() : nullptr;
+      bool first = true;
+      for (index_t n0 = n_begin; n0 < n_end; n0 += nb_max) {
+        const index_t nb = std::min(nb_max, n_end - n0), cols = nb * plane;
+        const T* gz = gy + n0 * out_sample;
+        index_t ldgz = plane;
+        if (need_pack) {
+          for (index_t co = 0; co < Cout; ++co)
+            for (index_t s = 0; s < nb; ++s) {
+              const index_t off = ((n0 + s) * Cout + co) * plane;
+              T* dst = pack + co * cols + s * plane;
+              if (scale)
+                for (index_t i = 0; i < plane; ++i) dst[i] = scale[off + i] * gy[off + i];
+              else
+                std::copy_n(gy + off, plane, dst);
+            }
+          gz = pack;
+          ldgz = cols;
+        }
+        if (gbp)
+          for (index_t co = 0; co < Cout; ++co)
+            for (index_t s = 0; s < nb; ++s) {
+              const T* r = need_pack ? gz + co * ldgz + s * plane : gz + s * out_sample + co * plane;
+              T acc = 0;
+              for (index_t i = 0; i < plane; ++i) acc += r[i];
+              gbp[co] += acc;
+            }
+        if (gwp) {
+          const T* b = col;
+          index_t ldb = cols;
+          if (pointwise) b = x + n0 * in_sample, ldb = plane;
+          else im2col(p, taps, x, n0, nb, col, xp);
+          cpu_kernels::gemm(false, true, Cout, patch, cols, T(1), gz, ldgz, b, ldb,
+                            first ? T(0) : T(1), gwp, patch);
+          first = false;
+        }
+        if (gx) {
+          if (pointwise) {
+            cpu_kernels::gemm(true, false, patch, plane, Cout, T(1), w, patch, gz, ldgz, T(0),
+                              gx + n0 * in_sample, plane);
+          } else {
+            cpu_kernels::gemm(true, false, patch, cols, Cout, T(1), w, patch, gz, ldgz, T(0), col,
+                              cols);
+            col2im(p, taps, static_cast<const T*>(col), n0, nb, gx, xp);
+          }
+        }
+      }
+    };
+    run_tasks(dev, tasks, task);
+
+    // Deterministic reduction of the per-thread partial sums.
+    for (index_t t = 0; t < tasks; ++t) {
+      if (gw) {
+        const T* part = ws.at(t).gw.data();
+        for (index_t i = 0; i < Cout * patch; ++i) gw[i] += part[i];
+      }
+      if (gb) {
+        const T* part = ws.at(t).gb.data();
+        for (index_t i = 0; i < Cout; ++i) gb[i] += part[i];
+      }
+    }
+  }
+
+ private:
+  static bool is_pointwise(const conv_geometry& g) {
+    return g.kernel == 1 && g.stride == 1 && g.padding == 0 &&
+           g.in_plane() >= pointwise_min_plane;
+  }
+
+  /// Samples per GEMM for a thread that owns `samples` samples.
+  template <class T>
+  static index_t chunk_samples(const conv_geometry& g, index_t samples) {
+    if (is_pointwise(g)) return 1;
+    const index_t per_sample = g.patch() * g.out_plane();
+    index_t nb = (target_columns + g.out_plane() - 1) / g.out_plane();
+    nb = std::min(nb, col_budget_bytes / static_cast<index_t>(sizeof(T)) / per_sample);
+    return std::clamp<index_t>(nb, 1, std::max<index_t>(samples, 1));
+  }
+
+  /// im2col of samples [n0, n0 + nb): col[(c k + ki) k + kj, s Ho Wo + oh Wo
+  /// + ow] = x[n0 + s, c, oh S - P + ki, ow S - P + kj] (0 outside the
+  /// image), rows nb Ho Wo apart; each sample goes through the prepared
+  /// layout xp (scratch of p.prepared + p.row_buffer()), taps = p.shifts().
+  template <class T>
+  static void im2col(const detail::direct_plan& p, const index_t* taps, const T* x, index_t n0,
+                     index_t nb, T* col, T* xp) {
+    const index_t plane = p.out_height * p.out_width, in_sample = p.cin * p.height * p.width;
+    for (index_t s = 0; s < nb; ++s) {
+      p.prepare(x + (n0 + s) * in_sample, static_cast<const T*>(nullptr), xp);
+      p.gather(xp, taps, col + s * plane, nb * plane);
+    }
+  }
+  /// The adjoint of im2col: overwrites samples [n0, n0 + nb) of gx.
+  template <class T>
+  static void col2im(const detail::direct_plan& p, const index_t* taps, const T* col,
+                     index_t n0, index_t nb, T* gx, T* xp) {
+    const index_t plane = p.out_height * p.out_width, in_sample = p.cin * p.height * p.width;
+    for (index_t s = 0; s < nb; ++s) {
+      p.scatter(col + s * plane, nb * plane, taps, xp);
+      p.unprepare(xp, gx + (n0 + s) * in_sample);
+    }
+  }
+
+  static index_t task_count(const cpu& dev, const conv_geometry& g) {
+    return std::max<index_t>(1, std::min<index_t>(dev.threads(), g.batch));
+  }
+
+  /// Runs task(t) for t in [0, tasks), one task per pool thread.  Only a
+  /// pointer is captured, so std::function inside the pool does not allocate.
+  template <class F>
+  static void run_tasks(const cpu& dev, index_t tasks, F& task) {
+    F* f = &task;
+    dev.parallel_for(tasks, 1, [f](index_t b, index_t e) {
+      for (index_t t = b; t < e; ++t) (*f)(t);
+    });
+  }
+
+  /// The forward convolution through the chosen path, then epi(offset in
+  /// NCHW, output channel, results, count) over every output row or plane.
+  template <class T, class Epi>
+  static void run_forward(const cpu& dev, const conv_geometry& g, const T* x, const T* w,
+                          workspace<T>& ws, const Epi& epi) {
+    if (g.batch == 0) return;
+    if (forward_path<T>(g) == conv_path::direct) {
+      const detail::direct_plan p = forward_plan(g);
+      pack_panels(p.cout, p.taps(), detail::direct_rows, ws,
+                  [&](index_t co, index_t t) { return w[co * p.taps() + t]; });
+      p.shifts(ws.shifts.resize(shape{p.taps()}).data());
+      run_direct(dev, g.batch, p, x, static_cast<const T*>(nullptr), ws, epi);
+      return;
+    }
+    if (forward_path<T>(g) == conv_path::panel) {
+      run_panel_forward(dev, g, x, w, ws, epi);
+      return;
+    }
+    const index_t tasks = task_count(dev, g);
+    ws.reserve(tasks);
+    const bool pointwise = is_pointwise(g);
+    const index_t plane = g.out_plane(), patch = g.patch(), Cout = g.out_channels;
+    const index_t in_sample = g.in_channels * g.in_plane();
+    const detail::direct_plan p = forward_plan(g);
+    const index_t* taps = pointwise ? nullptr : p.shifts(ws.taps.resize(shape{patch}).data());
+
+    auto task = [&](index_t t) {
+      auto& sl = ws.at(t);
+      const index_t n_begin = g.batch * t / tasks, n_end = g.batch * (t + 1) / tasks;
+      const index_t nb_max = chunk_samples<T>(g, n_end - n_begin);
+      T* col = pointwise ? nullptr : sl.col.resize(shape{patch * nb_max * plane}).data();
+      T* xp = pointwise ? nullptr : sl.prepared.resize(shape{p.prepared + p.row_buffer()}).data();
+      T* pack = sl.pack.resize(shape{Cout * nb_max * plane}).data();
+      for (index_t n0 = n_begin; n0 < n_end; n0 += nb_max) {
+        const index_t nb = std::min(nb_max, n_end - n0), cols = nb * plane;
+        const T* b = col;
+        index_t ldb = cols;
+        if (pointwise) b = x + n0 * in_sample, ldb = plane;
+        else im2col(p, taps, x, n0, nb, col, xp);
+        cpu_kernels::gemm(false, false, Cout, cols, patch, T(1), w, patch, b, ldb, T(0), pack,
+                          cols);
+        for (index_t co = 0; co < Cout; ++co)
+          for (index_t s = 0; s < nb; ++s)
+            epi(((n0 + s) * Cout + co) * plane, co, pack + co * cols + s * plane, plane);
+      }
+    };
+    run_tasks(dev, tasks, task);
+  }
+
+  static detail::direct_plan forward_plan(const conv_geometry& g) {
+    return detail::direct_plan::make(g.in_channels, g.out_channels, g.height, g.width, g.kernel,
+                                     g.stride, g.padding);
+  }
+  /// gx = conv(gz padded by k-1-p, flipped W^T) for stride 1: a convolution
+  /// from Cout to Cin channels on the Ho x Wo gradient, giving H x W.
+  static detail::direct_plan backward_plan(const conv_geometry& g) {
+    return detail::direct_plan::make(g.out_channels, g.in_channels, g.out_height, g.out_width,
+                                     g.kernel, 1, g.kernel - 1 - g.padding);
+  }
+  template <class T>
+  static bool direct_eligible([[maybe_unused]] const detail::direct_plan& p) {
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>)
+      return p.out_height > 0 && p.out_width > 0 && p.waste() <= direct_max_waste;
+#endif
+    return false;
+  }
+  /// Samples per panel chunk: the chunk's columns (samples x output plane)
+  /// must be a whole number of 64-pixel tiles.
+  static index_t panel_samples(const conv_geometry& g) {
+    index_t a = g.out_plane(), b = detail::panel_pixels;
+    while (b) a = std::exchange(b, a % b);  // gcd
+    return detail::panel_pixels / a;
+  }
+  template <class T>
+  static bool panel_eligible([[maybe_unused]] const conv_geometry& g) {
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>) {
+      const index_t cols = panel_samples(g) * g.out_plane();
+      const index_t rows = std::max(g.patch(), g.out_channels);
+      return g.out_plane() > 0 && rows * cols * index_t(sizeof(T)) <= panel_budget_bytes;
+    }
+#endif
+    return false;
+  }
+
+  /// Forward through the panel path: per chunk of nb samples, col [Cin k k,
+  /// nb Ho Wo] is gathered from each sample's prepared (padded, phase-split)
+  /// input, then out = W col tile by tile, then the epilogue per plane.
+  template <class T, class Epi>
+  static void run_panel_forward(const cpu& dev, const conv_geometry& g, const T* x, const T* w,
+                                workspace<T>& ws, const Epi& epi) {
+    const index_t K = g.patch(), plane = g.out_plane(), Cout = g.out_channels;
+    const index_t nb = panel_samples(g), ld = nb * plane;
+    const T* A = pack_panels(Cout, K, detail::panel_rows, ws,
+                             [&](index_t co, index_t t) { return w[co * K + t]; });
+    const index_t* shift = row_shifts(K, ld, ws);
+    const detail::direct_plan p = forward_plan(g);
+    const index_t* taps = p.shifts(ws.taps.resize(shape{K}).data());
+    const index_t in_sample = g.in_channels * g.in_plane();
+    run_panels(dev, g.batch, nb, round_up(Cout, detail::panel_rows), K, ld, A, shift, ws,
+               [&](auto& sl, index_t n0, index_t cnt) {
+                 T* xp = sl.prepared.resize(shape{p.prepared + p.row_buffer()}).data();
+                 T* col = sl.col.resize(shape{K * ld}).data();
+                 for (index_t s = 0; s < cnt; ++s) {
+                   p.prepare(x + (n0 + s) * in_sample, static_cast<const T*>(nullptr), xp);
+                   p.gather(xp, taps, col + s * plane, ld);
+                 }
+                 if (cnt < nb)  // a short last chunk: zero columns, results unused
+                   for (index_t t = 0; t < K; ++t)
+                     std::fill(col + t * ld + cnt * plane, col + (t + 1) * ld, T(0));
+                 return static_cast<const T*>(col);
+               },
+               [&](auto&, index_t n0, index_t cnt, const T* out) {
+                 for (index_t s = 0; s < cnt; ++s)
+                   for (index_t co = 0; co < Cout; ++co)
+                     epi(((n0 + s) * Cout + co) * plane, co, out + co * ld + s * plane, plane);
+               });
+  }
+
+  /// Input gradient through the panel path: per chunk, col = W^T gz tile by
+  /// tile (gz = scale gy, gathered into [Cout, nb Ho Wo]), then col2im as the
+  /// adjoint of the forward gather: scatter into the prepared layout, then
+  /// unprepare into gx.
+  template <class T>
+  static void run_panel_backward_data(const cpu& dev, const conv_geometry& g, const T* w,
+                                      const T* gy, const T* scale, T* gx, workspace<T>& ws) {
+    const index_t K = g.patch(), plane = g.out_plane(), Cout = g.out_channels;
+    const index_t nb = panel_samples(g), ld = nb * plane, out_sample = Cout * plane;
+    const T* A = pack_panels(K, Cout, detail::panel_rows, ws,
+                             [&](index_t kk, index_t co) { return w[co * K + kk]; });
+    const index_t* shift = row_shifts(Cout, ld, ws);
+    const detail::direct_plan p = forward_plan(g);
+    const index_t* taps = p.shifts(ws.taps.resize(shape{K}).data());
+    const index_t in_sample = g.in_channels * g.in_plane();
+    run_panels(dev, g.batch, nb, round_up(K, detail::panel_rows), Cout, ld, A, shift, ws,
+               [&](auto& sl, index_t n0, index_t cnt) {
+                 // One sample, no scale: gy itself is [Cout, Ho Wo].
+                 if (nb == 1 && !scale) return gy + n0 * out_sample;
+                 T* gz = sl.col.resize(shape{Cout * ld}).data();
+                 for (index_t co = 0; co < Cout; ++co)
+                   for (index_t s = 0; s < nb; ++s) {
+                     T* dst = gz + co * ld + s * plane;
+                     const index_t off = ((n0 + s) * Cout + co) * plane;
+                     if (s >= cnt)
+                       std::fill_n(dst, plane, T(0));
+                     else if (scale)
+                       for (index_t i = 0; i < plane; ++i) dst[i] = scale[off + i] * gy[off + i];
+                     else
+                       std::copy_n(gy + off, plane, dst);
+                   }
+                 return static_cast<const T*>(gz);
+               },
+               [&](auto& sl, index_t n0, index_t cnt, const T* col) {
+                 T* xp = sl.prepared.resize(shape{p.prepared}).data();
+                 for (index_t s = 0; s < cnt; ++s) {
+                   p.scatter(col + s * plane, ld, taps, xp);
+                   p.unprepare(xp, gx + (n0 + s) * in_sample);
+                 }
+               });
+  }
+
+  /// Per chunk of nb samples [n0, n0 + cnt) of the batch (split over threads,
+  /// cnt < nb only for a thread's last chunk): B = operand(slot, n0, cnt)
+  /// ([taps, ld] at the given row shifts), out[rows, ld] = A B by register
+  /// tiles into the slot's pack buffer, then finish(slot, n0, cnt, out).
+  template <class T, class Operand, class Finish>
+  static void run_panels([[maybe_unused]] const cpu& dev, [[maybe_unused]] index_t batch,
+                         [[maybe_unused]] index_t nb, [[maybe_unused]] index_t rows,
+                         [[maybe_unused]] index_t taps, [[maybe_unused]] index_t ld,
+                         [[maybe_unused]] const T* A, [[maybe_unused]] const index_t* shift,
+                         [[maybe_unused]] workspace<T>& ws,
+                         [[maybe_unused]] const Operand& operand,
+                         [[maybe_unused]] const Finish& finish) {
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>) {
+      const index_t tasks = std::max<index_t>(1, std::min<index_t>(dev.threads(), batch));
+      ws.reserve(tasks);
+      auto task = [&](index_t t) {
+        auto& sl = ws.at(t);
+        float* out = sl.pack.resize(shape{rows * ld}).data();
+        const index_t n_end = batch * (t + 1) / tasks;
+        for (index_t n0 = batch * t / tasks; n0 < n_end; n0 += nb) {
+          const index_t cnt = std::min(nb, n_end - n0);
+          const float* B = operand(sl, n0, cnt);
+          for (index_t j0 = 0; j0 < ld; j0 += detail::panel_pixels)
+            for (index_t ib = 0; ib < rows; ib += detail::panel_rows)
+              detail::gemm_tile<detail::panel_rows, detail::panel_pixels / 16>(
+                  taps, A + ib * taps, B + j0, shift, out + ib * ld + j0, ld);
+          finish(sl, n0, cnt, static_cast<const float*>(out));
+        }
+      };
+      run_tasks(dev, tasks, task);
+      return;
+    }
+#endif
+    throw error("conv_kernels<cpu>: the panel path needs float and AVX-512");
+  }
+
+  /// Packs an [m, taps] matrix given elementwise by weight(i, t) into
+  /// R-row panels: packed[ib, t, r] = weight(ib R + r, t), zero past m.
+  template <class T, class F>
+  static const T* pack_panels(index_t m, index_t taps, index_t R, workspace<T>& ws, F weight) {
+    const index_t rows = round_up(m, R);
+    T* a = ws.packed_weights.resize(shape{rows * taps}).data();
+    for (index_t ib = 0; ib < rows; ib += R)
+      for (index_t t = 0; t < taps; ++t)
+        for (index_t r = 0; r < R; ++r) *a++ = ib + r < m ? weight(ib + r, t) : T(0);
+    return ws.packed_weights.data();
+  }
+  /// shift[t] = t ld: the rows of a row-major matrix as tile operand.
+  template <class T>
+  static const index_t* row_shifts(index_t taps, index_t ld, workspace<T>& ws) {
+    index_t* sh = ws.shifts.resize(shape{taps}).data();
+    for (index_t t = 0; t < taps; ++t) sh[t] = t * ld;
+    return sh;
+  }
+  static index_t round_up(index_t n, index_t m) { return (n + m - 1) / m * m; }
+
+  /// The input gradient of a stride-1 convolution through the direct kernel.
+  template <class T>
+  static void run_direct_backward_data(const cpu& dev, const conv_geometry& g, const T* w,
+                                       const T* gy, const T* scale, T* gx, workspace<T>& ws) {
+    const detail::direct_plan p = backward_plan(g);
+    const index_t k = g.kernel, kk = k * k, patch = g.patch();
+    // Tap t = (co k + ki) k + kj of output channel c reads W[co, c, k-1-ki, k-1-kj].
+    pack_panels(p.cout, p.taps(), detail::direct_rows, ws, [&](index_t c, index_t t) {
+      const index_t co = t / kk, u = t % kk;
+      return w[co * patch + c * kk + (kk - 1 - u)];
+    });
+    p.shifts(ws.shifts.resize(shape{p.taps()}).data());
+    run_direct(dev, g.batch, p, gy, scale, ws, [&](index_t off, index_t, const T* acc, index_t len) {
+      std::copy_n(acc, len, gx + off);
+    });
+  }
+
+  /// The direct path over `batch` samples: prepare a sample, run the tiles,
+  /// then epi(offset in NCHW, output channel, row of results, count) per
+  /// output row (per plane when the grid has no extra columns).
+  template <class T, class Epi>
+  static void run_direct([[maybe_unused]] const cpu& dev, [[maybe_unused]] index_t batch,
+                         [[maybe_unused]] const detail::direct_plan& p,
+                         [[maybe_unused]] const T* x, [[maybe_unused]] const T* scale,
+                         [[maybe_unused]] workspace<T>& ws, [[maybe_unused]] const Epi& epi) {
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>) {
+      const index_t tasks = std::max<index_t>(1, std::min<index_t>(dev.threads(), batch));
+      ws.reserve(tasks);
+      const index_t in_sample = p.cin * p.height * p.width;
+      const index_t Ho = p.out_height, Wo = p.out_width, rows = p.padded_cout(), taps = p.taps();
+      const float* A = ws.packed_weights.data();
+      const index_t* shift = ws.shifts.data();
+      auto task = [&](index_t t) {
+        auto& sl = ws.at(t);
+        float* xp = sl.prepared.resize(shape{p.prepared + p.row_buffer()}).data();
+        float* out = sl.pack.resize(shape{rows * p.grid}).data();
+        for (index_t n = batch * t / tasks; n < batch * (t + 1) / tasks; ++n) {
+          // An unpadded stride-1 layout is the sample itself; only the last
+          // sample's final tile would read past the tensor, so it is copied.
+          const float* in = xp;
+          if (p.stride == 1 && p.padding == 0 && p.kernel == 1 && !scale && n + 1 < batch)
+            in = x + n * in_sample;
+          else
+            p.prepare(x + n * in_sample, scale ? scale + n * in_sample : nullptr, xp);
+          // Pixel tiles outside, channel panels inside: a tile's input stays
+          // in L1 while all weight panels stream past it.
+          for (index_t j0 = 0; j0 < p.grid; j0 += detail::direct_pixels)
+            for (index_t cb = 0; cb < rows; cb += detail::direct_rows)
+              detail::gemm_tile<detail::direct_rows, detail::direct_pixels / 16>(
+                  taps, A + cb * taps, in + j0, shift, out + cb * p.grid + j0,
+                                  p.grid);
+          for (index_t co = 0; co < p.cout; ++co) {
+            const float* r = out + co * p.grid;
+            const index_t base = (n * p.cout + co) * Ho * Wo;
+            if (p.wq == Wo)
+              epi(base, co, r, Ho * Wo);
+            else
+              for (index_t oh = 0; oh < Ho; ++oh) epi(base + oh * Wo, co, r + oh * p.wq, Wo);
+          }
+        }
+      };
+      run_tasks(dev, tasks, task);
+      return;
+    }
+#endif
+    throw error("conv_kernels<cpu>: the direct path needs float and AVX-512");
+  }
+};
+
+}  // namespace ebm

@@ -1,0 +1,135 @@
+#pragma once
+// avg_pool2d<T, D>: 2x2 average pooling with stride 2 on NCHW input (even H
+// and W).  The map P is linear, so
+//   forward           y = P x,       backward          gx = P^T gy,
+//   forward_tangent   dy = P dx,     backward_tangent  dgx = P^T dgy.
+// The free functions avg_pool2x2 / avg_pool2x2_backward do the same on views,
+// for data pipelines that build multi-resolution copies of a data set.
+#include <type_traits>
+
+#include "../core/tensor.hpp"
+#include "../device/cpu/device.hpp"
+#include "layer.hpp"
+
+namespace ebm::nn {
+
+namespace detail {
+inline void check_pool_input(const shape& s, const char* where) {
+  EBM_REQUIRE(s.rank() == 4, where, ": expected an NCHW input [N, C, H, W] of rank 4, got ", s,
+              " of rank ", s.rank());
+  EBM_REQUIRE(s[2] > 0 && s[3] > 0 && s[2] % 2 == 0 && s[3] % 2 == 0, where,
+              ": 2x2 average pooling with stride 2 needs an even, positive height and width, "
+              "got ",
+              s);
+}
+inline shape pooled_shape(const shape& s) { return shape{s[0], s[1], s[2] / 2, s[3] / 2}; }
+/// Planes per thread below which splitting is not worth a wake-up.
+inline constexpr index_t spatial_grain = 16;
+}  // namespace detail
+
+/// y[n, c, i, j] = mean of x[n, c, 2i..2i+1, 2j..2j+1]; y must be
+/// [N, C, H/2, W/2].  Planes are split over the device's threads.  (T is
+/// deduced from y, so x may be a tensor or any view of T.)
+template <class T>
+void avg_pool2x2(std::type_identity_t<tensor_view<const T>> x, tensor_view<T> y,
+                 const cpu& dev = cpu{}) {
+  detail::check_pool_input(x.shape(), "avg_pool2x2");
+  require_same_shape(detail::pooled_shape(x.shape()), y.shape(), "avg_pool2x2 (output)");
+  const index_t H = x.extent(2), W = x.extent(3), Ho = H / 2, Wo = W / 2;
+  auto planes = [&](index_t b, index_t e) {
+    for (index_t p = b; p < e; ++p) {
+      const T* src = x.data() + p * H * W;
+      T* dst = y.data() + p * Ho * Wo;
+      for (index_t i = 0; i < Ho; ++i) {
+        const T* r0 = src + 2 * i * W;
+        const T* r1 = r0 + W;
+        for (index_t j = 0; j < Wo; ++j)
+          dst[i * Wo + j] = T(0.25) * ((r0[2 * j] + r0[2 * j + 1]) + (r1[2 * j] + r1[2 * j + 1]));
+      }
+    }
+  };
+  // Capturing one pointer keeps the pool's std::function free of allocations.
+  dev.parallel_for(x.extent(0) * x.extent(1), detail::spatial_grain,
+                   [f = &planes](index_t b, index_t e) { (*f)(b, e); });
+}
+
+/// A pooled copy of x ([N, C, H/2, W/2]).
+template <class T>
+tensor<T> avg_pool2x2(tensor_view<const T> x, const cpu& dev = cpu{}) {
+  detail::check_pool_input(x.shape(), "avg_pool2x2");
+  tensor<T> y;
+  y.resize(detail::pooled_shape(x.shape()));
+  avg_pool2x2<T>(x, y.view(), dev);
+  return y;
+}
+template <class T>
+tensor<T> avg_pool2x2(const tensor<T>& x, const cpu& dev = cpu{}) {
+  return avg_pool2x2<T>(x.view(), dev);
+}
+
+/// The adjoint of avg_pool2x2: gx[n, c, h, w] = gy[n, c, h/2, w/2] / 4 (gx
+/// must be [N, C, 2 Ho, 2 Wo] for gy [N, C, Ho, Wo]; it is overwritten).
+template <class T>
+void avg_pool2x2_backward(std::type_identity_t<tensor_view<const T>> gy, tensor_view<T> gx,
+                          const cpu& dev = cpu{}) {
+  detail::check_pool_input(gx.shape(), "avg_pool2x2_backward (gx)");
+  require_same_shape(detail::pooled_shape(gx.shape()), gy.shape(), "avg_pool2x2_backward (gy)");
+  const index_t H = gx.extent(2), W = gx.extent(3), Ho = H / 2, Wo = W / 2;
+  auto planes = [&](index_t b, index_t e) {
+    for (index_t p = b; p < e; ++p) {
+      const T* src = gy.data() + p * Ho * Wo;
+      T* dst = gx.data() + p * H * W;
+      for (index_t i = 0; i < Ho; ++i) {
+        T* r0 = dst + 2 * i * W;
+        T* r1 = r0 + W;
+        for (index_t j = 0; j < Wo; ++j) {
+          const T v = T(0.25) * src[i * Wo + j];
+          r0[2 * j] = r0[2 * j + 1] = r1[2 * j] = r1[2 * j + 1] = v;
+        }
+      }
+    }
+  };
+  dev.parallel_for(gx.extent(0) * gx.extent(1), detail::spatial_grain,
+                   [f = &planes](index_t b, index_t e) { (*f)(b, e); });
+}
+
+/// The 2x2, stride-2 average-pooling block.
+template <class T = float, class D = cpu>
+class avg_pool2d {
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = tensor<T, D>;
+
+  explicit avg_pool2d(D dev = {}) : dev_(dev) {}
+
+  const tensor_type& forward(const tensor_type& x) {
+    detail::check_pool_input(x.shape(), "avg_pool2d::forward");
+    in_ = x.shape();
+    y_.resize(detail::pooled_shape(in_));
+    avg_pool2x2<T>(x.view(), y_.view(), dev_);
+    return y_;
+  }
+  const tensor_type& backward(const tensor_type& gy, grad g = grad::input) {
+    require_same_shape(y_.shape(), gy.shape(), "avg_pool2d::backward (gy)");
+    if (wants_input(g)) avg_pool2x2_backward<T>(gy.view(), gx_.resize(in_).view(), dev_);
+    return gx_;
+  }
+  const tensor_type& forward_tangent(const tensor_type& dx) {
+    require_same_shape(in_, dx.shape(), "avg_pool2d::forward_tangent (dx)");
+    avg_pool2x2<T>(dx.view(), dy_.resize(y_.shape()).view(), dev_);
+    return dy_;
+  }
+  const tensor_type& backward_tangent(const tensor_type& dgy, grad g = grad::input) {
+    require_same_shape(y_.shape(), dgy.shape(), "avg_pool2d::backward_tangent (dgy)");
+    if (wants_input(g)) avg_pool2x2_backward<T>(dgy.view(), dgx_.resize(in_).view(), dev_);
+    return dgx_;
+  }
+
+ private:
+  D dev_;
+  shape in_;
+  tensor_type y_, gx_, dy_, dgx_;
+};
+
+}  // namespace ebm::nn
