@@ -1,0 +1,160 @@
+#include <doctest/doctest.h>
+
+#include <ebm/pipeline/cf_ebm_trainer.hpp>
+#include <filesystem>
+#include <sstream>
+
+using namespace ebm;
+namespace fs = std::filesystem;
+
+namespace {
+// 96 8×8 images: smooth blobs at random positions (a learnable toy set).
+data::image_dataset<float> toy_data() {
+  tensor<float> x(shape{96, 1, 8, 8});
+  philox rng(42);
+  for (index_t n = 0; n < 96; ++n) {
+    const double cx = 1 + 6 * rng.uniform(), cy = 1 + 6 * rng.uniform();
+    for (index_t i = 0; i < 8; ++i)
+      for (index_t j = 0; j < 8; ++j)
+        x(n, 0, i, j) = float(2 * std::exp(-((i - cy) * (i - cy) + (j - cx) * (j - cx)) / 4.0) - 1);
+  }
+  data::image_dataset<float> d(std::move(x));
+  d.build_pyramid(4);
+  return d;
+}
+
+cf_ebm::train_options tiny_options(const fs::path& out) {
+  cf_ebm::train_options o;
+  o.net.c = 2;
+  o.net.max_resolution = 8;
+  o.stages = {{5, 1e-3, 16, 64}, {5, 1e-3, 16, 96}};
+  o.out_dir = out;
+  o.log_every = 1;
+  o.checkpoint_every = 0;
+  o.grid_every = 0;
+  o.threads = 1;
+  o.seed = 3;
+  return o;
+}
+
+struct flat_energy {  // zero energy: a chain on it only adds noise
+  using value_type = float;
+  using device_type = cpu;
+  tensor<float> e;
+  const tensor<float>& energy(const tensor<float>& x) { return e.resize(shape{x.extent(0)}).zero(); }
+  const tensor<float>& energy_and_grad(const tensor<float>& x, tensor<float>& g) {
+    g.resize(x.shape()).zero();
+    return energy(x);
+  }
+};
+
+std::vector<tensor<float>> all_params(cf_ebm::trainer<float>& t) {
+  std::vector<tensor<float>> v;
+  t.net().visit_all_params([&](std::string_view, tensor<float>& p, tensor<float>&) { v.push_back(p); });
+  t.net().visit_buffers([&](std::string_view, tensor<float>& p) { v.push_back(p); });
+  return v;
+}
+bool bit_equal(const std::vector<tensor<float>>& a, const std::vector<tensor<float>>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (!(a[i].shape() == b[i].shape())) return false;
+    if (std::memcmp(a[i].data(), b[i].data(), sizeof(float) * std::size_t(a[i].size())) != 0) return false;
+  }
+  return true;
+}
+}  // namespace
+
+TEST_CASE("coarse_to_fine_init: beta = 1 is pure noise; otherwise (1-beta)·upsample + beta·noise") {
+  flat_energy zero;
+  auto sampler = cf_ebm_langevin<float>();
+  tensor<float> x, scratch;
+  const shape fine{2, 1, 4, 4};
+  // beta = 0.25 with zero coarse steps: reproduce by hand from the same stream.
+  philox a(9), b(9);
+  coarse_to_fine_init(x, fine, zero, sampler, 0, 0.25f, a, scratch);
+  tensor<float> coarse(shape{2, 1, 2, 2}), noise(fine);
+  b.fill_uniform<float>(coarse.span(), -1, 1);
+  b.fill_uniform<float>(noise.span(), -1, 1);
+  for (index_t n = 0; n < 2; ++n)
+    for (index_t i = 0; i < 4; ++i)
+      for (index_t j = 0; j < 4; ++j)
+        CHECK(x(n, 0, i, j) == doctest::Approx(0.75f * coarse(n, 0, i / 2, j / 2) + 0.25f * noise(n, 0, i, j)));
+  // beta = 1: uniform noise only, no coarse chain.
+  philox c(9), d(9);
+  coarse_to_fine_init(x, fine, zero, sampler, 30, 1.0f, c, scratch);
+  tensor<float> u(fine);
+  d.fill_uniform<float>(u.span(), -1, 1);
+  for (index_t i = 0; i < u.size(); ++i) CHECK(x[i] == u[i]);
+  CHECK(coarse_steps(30, 0.25) == 23);
+  CHECK(coarse_steps(30, 1.0) == 0);
+}
+
+TEST_CASE("cf_ebm trainer: beta rises linearly to 1 at fade_fraction of the stage, then the stage ends") {
+  const fs::path out = fs::temp_directory_path() / "ebm_cfebm_fade";
+  fs::remove_all(out);
+  auto data = toy_data();
+  cf_ebm::trainer<float> t(tiny_options(out), data);
+  CHECK(t.stage() == 0);
+  CHECK(t.beta() == 1.0f);
+  for (int i = 0; i < 4; ++i) t.step();  // 4 × 16 = 64 images: stage 0 done
+  CHECK(t.stage() == 1);
+  CHECK(t.beta() == 0.0f);
+  CHECK(fs::exists(out / "samples_stage0_4x4.png"));
+  t.step();  // 16 of 96 images, fade over 48: beta = 1/3
+  CHECK(t.beta() == doctest::Approx(16.0 / 48.0));
+  t.step();
+  t.step();  // 48 images: beta = 1
+  CHECK(t.beta() == 1.0f);
+  while (!t.finished()) t.step();
+  CHECK(t.images_in_stage() == 96);
+  CHECK(fs::exists(out / "samples_stage1_8x8.png"));
+  CHECK(t.trained_model().has_snapshot(0));
+  CHECK(t.trained_model().has_snapshot(1));
+  // Both ways of sampling a trained model give images of the final size.
+  philox rng(1);
+  auto fine = t.trained_model().sample_fine(3, rng);
+  auto chain = t.trained_model().sample_multistage(3, rng);
+  CHECK(fine.shape() == shape{3, 1, 8, 8});
+  CHECK(chain.shape() == shape{3, 1, 8, 8});
+  fs::remove_all(out);
+}
+
+TEST_CASE("cf_ebm trainer: checkpoints round-trip bit-exactly and resuming equals uninterrupted training") {
+  const fs::path out = fs::temp_directory_path() / "ebm_cfebm_resume";
+  fs::remove_all(out);
+  auto data = toy_data();
+  cf_ebm::trainer<float> straight(tiny_options(out / "a"), data);
+  for (int i = 0; i < 5; ++i) straight.step();  // into the fading stage
+  straight.save_checkpoint(out / "mid.ebm");
+  const auto at_save = all_params(straight);
+  for (int i = 0; i < 3; ++i) straight.step();
+
+  cf_ebm::trainer<float> resumed(tiny_options(out / "b"), data);
+  resumed.resume(out / "mid.ebm");
+  CHECK(bit_equal(all_params(resumed), at_save));
+  CHECK(resumed.stage() == 1);
+  CHECK(resumed.steps() == 5);
+  for (int i = 0; i < 3; ++i) resumed.step();
+  CHECK(bit_equal(all_params(resumed), all_params(straight)));
+  CHECK(resumed.beta() == straight.beta());
+  fs::remove_all(out);
+}
+
+TEST_CASE("cf_ebm trainer: divergence stops training and names the last good checkpoint") {
+  const fs::path out = fs::temp_directory_path() / "ebm_cfebm_diverge";
+  fs::remove_all(out);
+  auto data = toy_data();
+  auto o = tiny_options(out);
+  o.diverge_energy = 1e-12;  // any energy counts as diverged
+  cf_ebm::trainer<float> t(o, data);
+  t.save_checkpoint();
+  std::ostringstream log;
+  const std::string expected = "last good checkpoint: " + (out / "checkpoint.ebm").string();
+  CHECK_THROWS_WITH_AS(t.run(log), doctest::Contains(expected.c_str()), ebm::error);
+  // A checkpoint of another architecture is refused with both descriptions.
+  auto other = tiny_options(out / "x");
+  other.net.c = 3;
+  cf_ebm::trainer<float> t2(other, data);
+  CHECK_THROWS_WITH_AS(t2.resume(out / "checkpoint.ebm"), doctest::Contains("different architecture"), ebm::error);
+  fs::remove_all(out);
+}
