@@ -142,7 +142,7 @@ class hmc {
       for (index_t c = 0; c < n; ++c) {
         const index_t b = c * per;
         const T ec = (*e)[c];
-        if (!detail::all_finite(xq_.data() + b, per) || ec == std::numeric_limits<T>::infinity()) {
+        if (detail::proposal_overflowed(xq_.data() + b, per, ec)) {
           ++st.divergent;
           continue;
         }

@@ -20,10 +20,11 @@
 // the acceptance ratio is then that of the restricted chain, which targets
 // the conditional law of the masked entries given the others.
 //
-// Divergence: a proposal with a non-finite position or energy +Inf has zero
-// density and is rejected (counted in chain_stats::divergent); a NaN energy
-// or a non-finite gradient at a finite proposal, or a non-finite start, is a
-// broken energy and throws ebm::error naming the chain and the step.
+// Divergence: a proposal with a non-finite position or energy +Inf (or a NaN
+// energy at a position beyond sqrt(max T), where energies overflow) has zero
+// density and is rejected (counted in chain_stats::divergent); any other NaN
+// energy, a non-finite gradient at a finite proposal, or a non-finite start,
+// is a broken energy and throws ebm::error naming the chain and the step.
 // Randomness per step: x.size() normals, then N uniforms, from the philox.
 #include <algorithm>
 #include <cmath>
@@ -85,7 +86,7 @@ class mala {
       rng.fill_uniform(std::span<double>(u_), 0.0, 1.0);
       for (index_t c = 0; c < n; ++c) {
         const index_t b = c * per;
-        if (!detail::all_finite(xp_.data() + b, per) || ep[c] == std::numeric_limits<T>::infinity()) {
+        if (detail::proposal_overflowed(xp_.data() + b, per, ep[c])) {
           ++st.divergent;
           continue;
         }

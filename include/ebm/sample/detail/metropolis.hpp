@@ -2,6 +2,7 @@
 // Internals of the Metropolis-Hastings samplers (MALA, HMC): the energies and
 // gradients of the current chain states, and the checks on proposals.
 #include <cmath>
+#include <limits>
 
 #include "../../core/error.hpp"
 #include "../../core/tensor.hpp"
@@ -27,6 +28,20 @@ struct mh_state {
                            ") at step ", step, " of ", steps, " (steps counted from 0)"));
   }
 };
+
+/// Whether a proposal has left the representable range: a non-finite
+/// position, an energy of +Inf, or a NaN energy at a position so large
+/// (|x| > sqrt(max T)) that any quadratic energy overflows there and the NaN is
+/// an artefact of inf - inf.  Such a proposal has zero density: reject it.
+template <class T>
+bool proposal_overflowed(const T* x, index_t per, T energy) {
+  if (!all_finite(x, per) || energy == std::numeric_limits<T>::infinity()) return true;
+  if (!std::isnan(energy)) return false;
+  const T limit = std::sqrt(std::numeric_limits<T>::max());
+  for (index_t i = 0; i < per; ++i)
+    if (std::abs(x[i]) > limit) return true;
+  return false;
+}
 
 /// A finite proposal whose energy is NaN or whose gradient is non-finite means
 /// a broken energy: throw naming the chain and step.
