@@ -241,7 +241,6 @@ class trainer {
     ck.set_meta("trainer.data.epoch", loader_->sampler().epoch());
     ck.set_meta("trainer.data.position", loader_->sampler().position());
     ck.put_rng("trainer.rng", rng_);
-    ck.put_scalar<std::int64_t>("adam.steps", adam_->step_count());
     io::save_state(ck, *adam_, "adam.state");
     ck.save(path);
     last_checkpoint_ = path;
@@ -267,7 +266,6 @@ class trainer {
     step_ = ck.meta_as<std::int64_t>("trainer.step");
     finished_ = ck.meta_as<bool>("trainer.finished");
     rng_ = ck.get_rng("trainer.rng");
-    adam_->set_step_count(ck.get_scalar<std::int64_t>("adam.steps"));
     io::load_state(ck, *adam_, "adam.state");
     last_checkpoint_ = path;
   }
