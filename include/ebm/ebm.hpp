@@ -15,10 +15,14 @@
 
 // layers
 #include "nn/activation.hpp"
+#include "nn/attention_pool.hpp"
 #include "nn/branch.hpp"
+#include "nn/concat.hpp"
 #include "nn/conv2d.hpp"
 #include "nn/elementwise.hpp"
+#include "nn/embedding.hpp"
 #include "nn/flatten.hpp"
+#include "nn/group_norm.hpp"
 #include "nn/init.hpp"
 #include "nn/layer.hpp"
 #include "nn/linear.hpp"
@@ -32,6 +36,8 @@
 #include "energy/banana.hpp"
 #include "energy/concept.hpp"
 #include "energy/diffused_gaussian.hpp"
+#include "energy/egc.hpp"
+#include "energy/egc_model.hpp"
 #include "energy/gaussian.hpp"
 #include "energy/gaussian_mixture.hpp"
 #include "energy/network.hpp"
@@ -53,6 +59,7 @@
 // objectives and optimizers
 #include "objective/cross_entropy.hpp"
 #include "objective/denoising_fisher.hpp"
+#include "objective/egc.hpp"
 #include "objective/maximum_likelihood.hpp"
 #include "objective/noise_schedule.hpp"
 #include "objective/time_conditioning.hpp"

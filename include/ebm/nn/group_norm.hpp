@@ -1,0 +1,318 @@
+#pragma once
+// group_norm<T, D>: group normalisation (Wu & He, 2018) on [N, C, ...] input
+// of any spatial rank, [N, C] included.
+//
+// The C channels form G groups of C/G consecutive channels.  For one sample n
+// and group g, let the group's M = (C/G)·S elements (S = product of the
+// spatial extents) be x_i, and write mean(·) for the average over them:
+//   mu = mean(x),  var = mean((x - mu)^2)  (biased),  sigma = sqrt(var + eps),
+//   xh = (x - mu) / sigma,   y_i = w_c xh_i + b_c     (c the channel of i).
+// Parameters w ("weight", init 1) and b ("bias", init 0) are [C].
+//
+// forward_tangent.  d mu = mean(dx); d var = 2 mean((x - mu) dx) = 2 sigma
+// mean(xh dx), so with a = mean(xh dx):
+//   d sigma = a,   dxh = (dx - mean(dx) - xh a) / sigma,   dy = w dxh.
+//
+// backward.  With gh = w gy (the gradient reaching xh), the chain rule
+// through mu and sigma gives the usual
+//   gx = (gh - mean(gh) - xh m) / sigma,   m = mean(xh gh),
+//   gw_c += sum gy xh,   gb_c += sum gy   (sums over samples and positions).
+//
+// backward_tangent, along (dx, dgy).  w carries no tangent, so dgh = w dgy.
+// Write gx = u / sigma with u = gh - mean(gh) - xh m; then
+//   dm  = mean(dxh gh + xh dgh),
+//   du  = dgh - mean(dgh) - dxh m - xh dm,
+//   dgx = du / sigma - u d sigma / sigma^2 = (du - u a / sigma) / sigma,
+// and the tangents of the parameter gradients, from the product rule:
+//   dgw_c += sum (dgy xh + gy dxh),   dgb_c += sum dgy.
+//
+// Work is split over (sample, group) pairs for the per-group passes and over
+// channels for the parameter gradients: no two threads write the same value,
+// and each value is always summed in the same order (deterministic).
+#include <cmath>
+#include <type_traits>
+
+#include "../core/tensor.hpp"
+#include "../device/cpu/device.hpp"
+#include "init.hpp"
+#include "layer.hpp"
+
+namespace ebm::nn {
+
+template <class T = float, class D = cpu>
+class group_norm {
+  static_assert(std::is_same_v<D, cpu>, "group_norm: only the cpu device is implemented");
+
+ public:
+  using value_type = T;
+  using device_type = D;
+  using tensor_type = tensor<T, D>;
+
+  group_norm(index_t channels, index_t groups, T eps = T(1e-5), D dev = {})
+      : c_(channels), g_(groups), eps_(eps), dev_(dev) {
+    EBM_REQUIRE(c_ > 0 && g_ > 0, "group_norm: channels and groups must be positive, got channels = ",
+                c_, ", groups = ", g_);
+    EBM_REQUIRE(c_ % g_ == 0, "group_norm: channels must be a multiple of groups, got channels = ",
+                c_, ", groups = ", g_);
+    EBM_REQUIRE(eps_ >= T(0), "group_norm: eps must be non-negative, got ", eps_);
+    w_ = tensor_type(shape{c_});
+    gw_ = tensor_type(shape{c_});
+    b_ = tensor_type(shape{c_});
+    gb_ = tensor_type(shape{c_});
+    reset_params();
+  }
+
+  /// Resets weight to 1 and bias to 0 (the generator is not used).
+  void init(philox&) { reset_params(); }
+
+  index_t channels() const { return c_; }
+  index_t groups() const { return g_; }
+  T eps() const { return eps_; }
+  tensor_type& weight() { return w_; }
+  const tensor_type& weight() const { return w_; }
+  tensor_type& bias() { return b_; }
+  const tensor_type& bias() const { return b_; }
+
+  template <class F>
+  void visit_params(F&& f) {
+    f("weight", w_, gw_);
+    f("bias", b_, gb_);
+  }
+
+  const tensor_type& forward(const tensor_type& x) {
+    EBM_REQUIRE(x.rank() >= 2 && x.extent(1) == c_, "group_norm::forward: expected input [N, ", c_,
+                "] or [N, ", c_, ", ...] (", c_, " channels), got ", x.shape());
+    x_ = &x;
+    gy_ = dx_ = nullptr;
+    in_ = x.shape();
+    n_ = x.extent(0);
+    s_ = 1;
+    for (int i = 2; i < x.rank(); ++i) s_ *= x.extent(i);
+    cpg_ = c_ / g_;
+    m_ = cpg_ * s_;
+    xh_.resize(in_);
+    y_.resize(in_);
+    sigma_.resize(shape{n_ * g_});
+    auto body = [&](index_t b, index_t e) {
+      for (index_t k = b; k < e; ++k) {
+        const index_t off = k * m_, c0 = (k % g_) * cpg_;
+        const T* xp = x.data() + off;
+        T mu = 0;
+        for (index_t i = 0; i < m_; ++i) mu += xp[i];
+        mu /= T(m_);
+        T var = 0;
+        for (index_t i = 0; i < m_; ++i) var += (xp[i] - mu) * (xp[i] - mu);
+        var /= T(m_);
+        const T sigma = std::sqrt(var + eps_);
+        sigma_[k] = sigma;
+        T* xh = xh_.data() + off;
+        T* y = y_.data() + off;
+        for (index_t j = 0; j < cpg_; ++j) {
+          const T w = w_[c0 + j], bias = b_[c0 + j];
+          for (index_t s = 0; s < s_; ++s) {
+            const index_t i = j * s_ + s;
+            xh[i] = (xp[i] - mu) / sigma;
+            y[i] = w * xh[i] + bias;
+          }
+        }
+      }
+    };
+    run_groups(body);
+    return y_;
+  }
+
+  const tensor_type& backward(const tensor_type& gy, grad g = grad::input) {
+    EBM_REQUIRE(x_, "group_norm::backward: call forward first");
+    require_same_shape(in_, gy.shape(), "group_norm::backward (gy)");
+    gy_ = &gy;
+    if (wants_input(g)) {
+      gx_.resize(in_);
+      auto body = [&](index_t b, index_t e) {
+        for (index_t k = b; k < e; ++k) {
+          const index_t off = k * m_, c0 = (k % g_) * cpg_;
+          const T* xh = xh_.data() + off;
+          const T* gp = gy.data() + off;
+          T mg = 0, m = 0;
+          for (index_t j = 0; j < cpg_; ++j) {
+            const T w = w_[c0 + j];
+            for (index_t s = 0; s < s_; ++s) {
+              const index_t i = j * s_ + s;
+              const T gh = w * gp[i];
+              mg += gh;
+              m += xh[i] * gh;
+            }
+          }
+          mg /= T(m_), m /= T(m_);
+          const T inv = T(1) / sigma_[k];
+          T* gx = gx_.data() + off;
+          for (index_t j = 0; j < cpg_; ++j) {
+            const T w = w_[c0 + j];
+            for (index_t s = 0; s < s_; ++s) {
+              const index_t i = j * s_ + s;
+              gx[i] = (w * gp[i] - mg - xh[i] * m) * inv;
+            }
+          }
+        }
+      };
+      run_groups(body);
+    }
+    if (wants_params(g)) {
+      auto body = [&](index_t b, index_t e) {
+        for (index_t c = b; c < e; ++c) {
+          T sw = 0, sb = 0;
+          for (index_t n = 0; n < n_; ++n) {
+            const index_t off = (n * c_ + c) * s_;
+            for (index_t s = 0; s < s_; ++s) {
+              sw += gy[off + s] * xh_[off + s];
+              sb += gy[off + s];
+            }
+          }
+          gw_[c] += sw;
+          gb_[c] += sb;
+        }
+      };
+      run_channels(body);
+    }
+    return gx_;
+  }
+
+  const tensor_type& forward_tangent(const tensor_type& dx) {
+    EBM_REQUIRE(x_, "group_norm::forward_tangent: call forward first");
+    require_same_shape(in_, dx.shape(), "group_norm::forward_tangent (dx)");
+    dx_ = &dx;
+    dxh_.resize(in_);
+    dy_.resize(in_);
+    dsigma_.resize(shape{n_ * g_});
+    auto body = [&](index_t b, index_t e) {
+      for (index_t k = b; k < e; ++k) {
+        const index_t off = k * m_, c0 = (k % g_) * cpg_;
+        const T* xh = xh_.data() + off;
+        const T* d = dx.data() + off;
+        T md = 0, a = 0;
+        for (index_t i = 0; i < m_; ++i) {
+          md += d[i];
+          a += xh[i] * d[i];
+        }
+        md /= T(m_), a /= T(m_);
+        dsigma_[k] = a;
+        const T inv = T(1) / sigma_[k];
+        T* dxh = dxh_.data() + off;
+        T* dy = dy_.data() + off;
+        for (index_t j = 0; j < cpg_; ++j) {
+          const T w = w_[c0 + j];
+          for (index_t s = 0; s < s_; ++s) {
+            const index_t i = j * s_ + s;
+            dxh[i] = (d[i] - md - xh[i] * a) * inv;
+            dy[i] = w * dxh[i];
+          }
+        }
+      }
+    };
+    run_groups(body);
+    return dy_;
+  }
+
+  const tensor_type& backward_tangent(const tensor_type& dgy, grad g = grad::input) {
+    EBM_REQUIRE(gy_ && dx_, "group_norm::backward_tangent: call backward and forward_tangent first");
+    require_same_shape(in_, dgy.shape(), "group_norm::backward_tangent (dgy)");
+    const tensor_type& gy = *gy_;
+    if (wants_input(g)) {
+      dgx_.resize(in_);
+      auto body = [&](index_t b, index_t e) {
+        for (index_t k = b; k < e; ++k) {
+          const index_t off = k * m_, c0 = (k % g_) * cpg_;
+          const T* xh = xh_.data() + off;
+          const T* dxh = dxh_.data() + off;
+          const T* gp = gy.data() + off;
+          const T* dgp = dgy.data() + off;
+          // mean(gh), m = mean(xh gh), mean(dgh), dm = mean(dxh gh + xh dgh).
+          T mg = 0, m = 0, mdg = 0, dm = 0;
+          for (index_t j = 0; j < cpg_; ++j) {
+            const T w = w_[c0 + j];
+            for (index_t s = 0; s < s_; ++s) {
+              const index_t i = j * s_ + s;
+              const T gh = w * gp[i], dgh = w * dgp[i];
+              mg += gh;
+              m += xh[i] * gh;
+              mdg += dgh;
+              dm += dxh[i] * gh + xh[i] * dgh;
+            }
+          }
+          mg /= T(m_), m /= T(m_), mdg /= T(m_), dm /= T(m_);
+          const T inv = T(1) / sigma_[k];
+          const T a_over_sigma = dsigma_[k] * inv;
+          T* dgx = dgx_.data() + off;
+          for (index_t j = 0; j < cpg_; ++j) {
+            const T w = w_[c0 + j];
+            for (index_t s = 0; s < s_; ++s) {
+              const index_t i = j * s_ + s;
+              const T u = w * gp[i] - mg - xh[i] * m;
+              const T du = w * dgp[i] - mdg - dxh[i] * m - xh[i] * dm;
+              dgx[i] = (du - u * a_over_sigma) * inv;
+            }
+          }
+        }
+      };
+      run_groups(body);
+    }
+    if (wants_params(g)) {
+      auto body = [&](index_t b, index_t e) {
+        for (index_t c = b; c < e; ++c) {
+          T sw = 0, sb = 0;
+          for (index_t n = 0; n < n_; ++n) {
+            const index_t off = (n * c_ + c) * s_;
+            for (index_t s = 0; s < s_; ++s) {
+              const index_t i = off + s;
+              sw += dgy[i] * xh_[i] + gy[i] * dxh_[i];
+              sb += dgy[i];
+            }
+          }
+          gw_[c] += sw;
+          gb_[c] += sb;
+        }
+      };
+      run_channels(body);
+    }
+    return dgx_;
+  }
+
+ private:
+  /// Elements below which a parallel region is not worth its wake-up.
+  static constexpr index_t parallel_work = 1 << 14;
+
+  void reset_params() {
+    w_.fill(T(1));
+    b_.zero();
+    gw_.zero();
+    gb_.zero();
+  }
+  // body(begin, end) over the N·G (sample, group) pairs.
+  template <class F>
+  void run_groups(F& body) const {
+    const index_t grain = m_ > 0 ? (parallel_work + m_ - 1) / m_ : 1;
+    dev_.parallel_for(n_ * g_, grain, [f = &body](index_t b, index_t e) { (*f)(b, e); });
+  }
+  // body(begin, end) over the C channels (parameter gradients).
+  template <class F>
+  void run_channels(F& body) const {
+    const index_t per = n_ * s_;
+    const index_t grain = per > 0 ? (parallel_work + per - 1) / per : 1;
+    dev_.parallel_for(c_, grain, [f = &body](index_t b, index_t e) { (*f)(b, e); });
+  }
+
+  index_t c_, g_;
+  T eps_;
+  D dev_;
+  tensor_type w_, gw_, b_, gb_;
+  // Geometry of the last forward: samples, positions, channels per group,
+  // elements per group.
+  shape in_;
+  index_t n_ = 0, s_ = 0, cpg_ = 0, m_ = 0;
+  const tensor_type* x_ = nullptr;
+  const tensor_type* gy_ = nullptr;
+  const tensor_type* dx_ = nullptr;
+  tensor_type xh_, sigma_, dxh_, dsigma_;  // sigma_, dsigma_: [N·G]
+  tensor_type y_, gx_, dy_, dgx_;
+};
+
+}  // namespace ebm::nn

@@ -1,0 +1,212 @@
+#pragma once
+// The EGC training objective (Guo et al. 2023, eq. 17 and Algorithm 1; the
+// weights of the authors' released code):
+//
+//   L = Fisher(x_t) + γ · (1/N) Σ_{i labelled} √ᾱ(t_i) · CE_smooth(z(x_t)_i, y_i)
+//
+// with t_i uniform over the schedule, x_t = √ᾱ x0 + σ ε, the Fisher residual
+// r = a ∇ₓE − b ε of objective/denoising_fisher.hpp (default: Algorithm 1's
+// unit-noise target, a = b = 1) averaged over features and batch,
+// Fisher = (1/N) Σ_i (1/D) ‖r_i‖² (the released code's mean-squared error),
+// and z the attention-pooled logits of the same forward pass.  Label
+// smoothing 0.2 and γ = 0.005 are the paper's defaults.  A fraction of the
+// labels (10%) is dropped to the null label: those samples train the energy
+// only (and, for networks with a label input, the null-label embedding, so one
+// model also samples unconditionally).  With no labels at all the objective is
+// the unsupervised EGC (labels latent): the Fisher term alone.
+//
+// One forward, one input-gradient backward and one tangent pass give the
+// exact gradient of both terms (egc::model::backward_tangent with a logit
+// seed; the Fisher part is the forward-over-reverse Hessian-vector product of
+// denoising_fisher.hpp).
+#include <cmath>
+#include <span>
+#include <vector>
+
+#include "../core/philox.hpp"
+#include "../nn/layer.hpp"
+#include "denoising_fisher.hpp"
+#include "noise_schedule.hpp"
+
+namespace ebm::objective {
+
+struct egc_options {
+  fisher_target target = fisher_target::noise_unscaled;  ///< Algorithm 1: ‖∇ₓE − ε‖²
+  double gamma = 0.005;             ///< weight of the classification term
+  double label_smoothing = 0.2;     ///< of the cross-entropy
+  bool sqrt_alpha_bar_weight = true;  ///< weight each sample's CE by √ᾱ(t)
+  double label_drop = 0.1;          ///< probability of replacing a label by the null label
+  bool mean_over_features = true;   ///< Fisher residual averaged (true) or ½-summed over features
+};
+
+template <class T = float, class D = cpu>
+class egc_loss {
+ public:
+  using tensor_type = tensor<T, D>;
+  static constexpr int null_label = -1;
+
+  explicit egc_loss(noise_schedule schedule, egc_options opt = {}) : sched_(std::move(schedule)), opt_(opt) {
+    EBM_REQUIRE(opt_.gamma >= 0, "egc_loss: gamma must be >= 0, got ", opt_.gamma);
+    EBM_REQUIRE(opt_.label_smoothing >= 0 && opt_.label_smoothing < 1,
+                "egc_loss: label smoothing must be in [0, 1), got ", opt_.label_smoothing);
+    EBM_REQUIRE(opt_.label_drop >= 0 && opt_.label_drop <= 1, "egc_loss: label_drop must be in [0, 1], got ",
+                opt_.label_drop);
+  }
+
+  const noise_schedule& schedule() const { return sched_; }
+  const egc_options& options() const { return opt_; }
+
+  /// Draws t, ε and the label drops from `rng`, returns L and adds weight·∇θ L
+  /// to the model's parameter gradients.  `labels` may be empty (unsupervised).
+  template <class Model>
+  T operator()(Model& m, const tensor_type& x0, std::span<const int> labels, philox& rng, T weight = T(1)) {
+    check(x0, labels);
+    const index_t n = x0.extent(0);
+    t_.resize(shape{n});
+    for (index_t i = 0; i < n; ++i) t_[i] = T(rng.uniform_int(static_cast<std::uint64_t>(sched_.steps())));
+    eps_.resize(x0.shape());
+    rng.fill_normal<T>(eps_.span());
+    used_.assign(labels.begin(), labels.end());
+    for (auto& y : used_)
+      if (opt_.label_drop > 0 && rng.uniform() < opt_.label_drop) y = null_label;
+    return run(m, x0, weight, true);
+  }
+  /// The same at given timesteps, noise and labels (null_label = unlabelled);
+  /// with grads = false the loss alone.
+  template <class Model>
+  T operator()(Model& m, const tensor_type& x0, std::span<const int> labels, std::span<const int> t,
+               const tensor_type& eps, T weight = T(1), bool grads = true) {
+    check(x0, labels);
+    const index_t n = x0.extent(0);
+    EBM_REQUIRE(static_cast<index_t>(t.size()) == n, "egc_loss: ", t.size(), " timesteps for a batch of ", n);
+    require_same_shape(x0.shape(), eps.shape(), "egc_loss (noise)");
+    t_.resize(shape{n});
+    for (index_t i = 0; i < n; ++i) {
+      EBM_REQUIRE(0 <= t[i] && t[i] < sched_.steps(), "egc_loss: timestep ", t[i], " of sample ", i,
+                  " is outside [0, ", sched_.steps(), ")");
+      t_[i] = T(t[i]);
+    }
+    eps_ = eps;
+    used_.assign(labels.begin(), labels.end());
+    return run(m, x0, weight, grads);
+  }
+
+  /// Parts of the last loss: the Fisher term and the (unweighted, √ᾱ-weighted
+  /// mean) cross-entropy over the labelled samples.
+  double fisher() const { return fisher_; }
+  double cross_entropy() const { return ce_; }
+  /// Accuracy of the noisy batch's logits on its labelled samples.
+  double accuracy() const { return accuracy_; }
+  const tensor_type& noised() const { return xt_; }
+  const tensor_type& timesteps() const { return t_; }
+
+ private:
+  void check(const tensor_type& x0, std::span<const int> labels) const {
+    EBM_REQUIRE(x0.rank() >= 2 && x0.extent(0) > 0, "egc_loss: expected a non-empty batch [N, ...], got ",
+                x0.shape());
+    EBM_REQUIRE(labels.empty() || static_cast<index_t>(labels.size()) == x0.extent(0), "egc_loss: ",
+                labels.size(), " labels for a batch of ", x0.extent(0), " (give none for unsupervised training)");
+  }
+
+  template <class Model>
+  T run(Model& m, const tensor_type& x0, T weight, bool grads) {
+    const index_t n = x0.extent(0), d = x0.shape().sample_size();
+    xt_.resize(x0.shape());
+    std::vector<double> a(static_cast<std::size_t>(n)), b(a.size()), w_ce(a.size());
+    for (index_t i = 0; i < n; ++i) {
+      const int t = static_cast<int>(t_[i]);
+      const T c0 = T(sched_.sqrt_alpha_bar(t)), sigma = T(sched_.sigma(t));
+      for (index_t j = i * d; j < (i + 1) * d; ++j) xt_[j] = c0 * x0[j] + sigma * eps_[j];
+      a[i] = opt_.target == fisher_target::noise ? double(sigma) : 1.0;
+      b[i] = opt_.target == fisher_target::score ? 1.0 / double(sigma) : 1.0;
+      w_ce[i] = opt_.sqrt_alpha_bar_weight ? double(c0) : 1.0;
+    }
+    m.set_time(t_);
+    if constexpr (requires { m.set_labels(std::span<const int>(used_)); }) {
+      if (!used_.empty()) m.set_labels(std::span<const int>(used_));
+      else m.clear_labels();
+    }
+    const tensor_type& y = m.forward(xt_);
+    ones_.resize(y.shape());
+    ones_.fill(T(1));
+    const tensor_type& g = m.backward(ones_, grad::input);
+    require_same_shape(xt_.shape(), g.shape(), "egc_loss (input gradient)");
+
+    // Fisher term and its tangent direction v = weight · ∂Fisher/∂g.
+    const double norm = opt_.mean_over_features ? 1.0 / (double(n) * double(d)) : 0.5 / double(n);
+    v_.resize(xt_.shape());
+    double fisher = 0;
+    for (index_t i = 0; i < n; ++i) {
+      double sq = 0;
+      const T scale = T(double(weight) * 2 * norm * a[i]);
+      for (index_t j = i * d; j < (i + 1) * d; ++j) {
+        const T r = T(a[i]) * g[j] - T(b[i]) * eps_[j];
+        sq += double(r) * double(r);
+        v_[j] = scale * r;
+      }
+      fisher += norm * sq;
+    }
+    fisher_ = fisher;
+
+    // Cross-entropy on the labelled samples (seed on the logits).
+    ce_ = 0;
+    accuracy_ = 0;
+    const tensor_type* seed = nullptr;
+    index_t labelled = 0;
+    for (int y_i : used_) labelled += y_i != null_label;
+    if constexpr (requires { m.logits(); }) {
+    if (labelled > 0 && opt_.gamma > 0) {
+      const tensor_type& z = m.logits();
+      const index_t k = z.extent(1);
+      gz_.resize(z.shape());
+      gz_.zero();
+      const double off = opt_.label_smoothing / double(k), on = 1 - opt_.label_smoothing + off;
+      double ce = 0;
+      index_t correct = 0;
+      for (index_t i = 0; i < n; ++i) {
+        const int y_i = used_[static_cast<std::size_t>(i)];
+        if (y_i == null_label) continue;
+        EBM_REQUIRE(0 <= y_i && y_i < k, "egc_loss: label ", y_i, " of sample ", i, " is outside [0, ", k, ")");
+        const T* zi = z.data() + i * k;
+        double mx = zi[0];
+        index_t arg = 0;
+        for (index_t c = 1; c < k; ++c)
+          if (zi[c] > mx) mx = zi[c], arg = c;
+        correct += arg == y_i;
+        double sum = 0;
+        for (index_t c = 0; c < k; ++c) sum += std::exp(double(zi[c]) - mx);
+        const double lognorm = mx + std::log(sum);
+        double ce_i = 0;
+        for (index_t c = 0; c < k; ++c) {
+          const double q = c == y_i ? on : off, logp = double(zi[c]) - lognorm;
+          ce_i -= q * logp;
+          gz_[i * k + c] = T(double(weight) * opt_.gamma * w_ce[i] / double(n) * (std::exp(logp) - q));
+        }
+        ce += w_ce[i] * ce_i;
+      }
+      ce_ = ce / double(n);
+      accuracy_ = double(correct) / double(labelled);
+      seed = &gz_;
+    }
+    } else {
+      EBM_REQUIRE(labelled == 0 || opt_.gamma == 0, "egc_loss: labels were given but the model has no logits()");
+    }
+
+    if (grads) {
+      m.forward_tangent(v_);
+      zeros_.resize(y.shape());
+      zeros_.zero();
+      if (seed) m.backward_tangent(zeros_, grad::params, seed);
+      else m.backward_tangent(zeros_, grad::params);
+    }
+    return T(fisher_ + opt_.gamma * ce_);
+  }
+
+  noise_schedule sched_;
+  egc_options opt_;
+  std::vector<int> used_;
+  double fisher_ = 0, ce_ = 0, accuracy_ = 0;
+  tensor_type xt_, eps_, t_, ones_, zeros_, v_, gz_;
+};
+
+}  // namespace ebm::objective

@@ -1,0 +1,155 @@
+#include <doctest/doctest.h>
+
+#include <ebm/energy/egc_model.hpp>
+#include <ebm/objective/egc.hpp>
+#include <ebm/testing/derivative_check.hpp>
+
+#include "../objective/finite_difference.hpp"
+
+using namespace ebm;
+
+namespace {
+egc::config tiny(bool unet, bool label_input = false) {
+  egc::config c;
+  c.image_channels = 1;
+  c.resolution = 8;
+  c.classes = 3;
+  c.channels = 4;
+  c.multipliers = {1, 2};
+  c.res_blocks = 1;
+  c.groups = 2;
+  c.unet = unet;
+  c.label_input = label_input;
+  return c;
+}
+tensor<double> times(std::initializer_list<double> ts) {
+  tensor<double> t(shape{static_cast<index_t>(ts.size())});
+  index_t i = 0;
+  for (double v : ts) t[i++] = v;
+  return t;
+}
+}  // namespace
+
+TEST_CASE("egc network: shapes of the per-pixel logits, energies and class logits") {
+  for (bool unet : {true, false}) {
+    egc::model<float> m(tiny(unet));
+    tensor<float> x(shape{2, 1, 8, 8});
+    philox rng(1);
+    rng.fill_normal<float>(x.span());
+    m.set_time(2, 5);
+    const auto& e = m.forward(x);
+    CHECK(e.shape() == shape{2, 1});
+    CHECK(m.pixel_logits().shape() == (unet ? shape{2, 3, 8, 8} : shape{2, 3, 4, 4}));
+    CHECK(m.logits().shape() == shape{2, 3});
+  }
+}
+
+TEST_CASE("egc network: the whole energy passes the derivative checker (UNet, ResNet, label input)") {
+  struct variant {
+    bool unet, labels;
+  };
+  for (variant v : {variant{true, false}, variant{false, false}, variant{true, true}}) {
+    INFO("unet = " << v.unet << ", label input = " << v.labels);
+    egc::model<double> m(tiny(v.unet, v.labels));
+    const auto t = times({3, 40});
+    m.set_time(t);
+    const std::vector<int> labels{2, -1};
+    if (v.labels) m.set_labels(labels);
+    testing::check_options opt;
+    opt.param_noise = 0.1;
+    opt.coordinates = 12;
+    opt.tolerance = 2e-5;
+    auto r = testing::check_derivatives(m, shape{2, 1, 8, 8}, opt);
+    INFO(r.str());
+    CHECK(r.ok());
+  }
+}
+
+TEST_CASE("egc network: time and labels change the energy; errors name what is missing") {
+  egc::model<double> m(tiny(true, true));
+  tensor<double> x(shape{1, 1, 8, 8});
+  philox rng(3);
+  rng.fill_normal<double>(x.span());
+  CHECK_THROWS_WITH_AS(m.forward(x), doctest::Contains("set_time"), ebm::error);
+  m.set_time(1, 0);
+  const double e0 = m.forward(x)[0];
+  m.set_time(1, 500);
+  const double e1 = m.forward(x)[0];
+  CHECK(e0 != e1);
+  const std::vector<int> y{1};
+  m.set_labels(y);
+  CHECK(m.forward(x)[0] != e1);
+  tensor<double> bad(shape{1, 1, 6, 6});
+  CHECK_THROWS_WITH_AS(m.forward(bad), doctest::Contains("expected input [N, 1, 8, 8]"), ebm::error);
+  egc::config c = tiny(true);
+  c.groups = 3;
+  CHECK_THROWS_WITH_AS(egc::model<double>{c}, doctest::Contains("groups"), ebm::error);
+}
+
+TEST_CASE("egc classifier: input gradient of the pooled logits matches finite differences") {
+  egc::model<double> m(tiny(true));
+  tensor<double> x(shape{2, 1, 8, 8}), gz(shape{2, 3});
+  philox rng(5);
+  rng.fill_normal<double>(x.span());
+  rng.fill_normal<double>(gz.span());
+  auto f = [&](const tensor<double>& xx) {
+    const auto& z = m.classify(xx, 7);
+    double s = 0;
+    for (index_t i = 0; i < z.size(); ++i) s += gz[i] * z[i];
+    return s;
+  };
+  f(x);
+  const tensor<double> gx = m.logits_backward(gz, grad::input);
+  const double h = 1e-5;
+  for (index_t i = 0; i < x.size(); i += 7) {
+    tensor<double> xp(x), xm(x);
+    xp[i] += h, xm[i] -= h;
+    const double fd = (f(xp) - f(xm)) / (2 * h);
+    CHECK(gx[i] == doctest::Approx(fd).epsilon(1e-6).scale(1e-3));
+  }
+}
+
+TEST_CASE("egc objective: exact gradient of Fisher + cross-entropy through the whole UNet") {
+  // Every parameter coordinate is differenced: the narrowest network that
+  // still has every kind of block (width change, skips, both levels).
+  for (auto target : {objective::fisher_target::noise_unscaled, objective::fisher_target::noise}) {
+    INFO("target " << int(target));
+    egc::config c = tiny(target == objective::fisher_target::noise_unscaled);
+    c.channels = 2;
+    c.groups = 1;
+    egc::model<double> m(c);
+    nn::initialize(m, 11);
+    objective::egc_options opt;
+    opt.target = target;
+    opt.gamma = 0.5;  // large enough that the classification part shows in the check
+    objective::egc_loss<double> loss(noise_schedule::linear(100), opt);
+    tensor<double> x0(shape{3, 1, 8, 8}), eps(shape{3, 1, 8, 8});
+    philox rng(7);
+    rng.fill_uniform<double>(x0.span(), -1, 1);
+    rng.fill_normal<double>(eps.span());
+    const std::vector<int> labels{0, objective::egc_loss<double>::null_label, 2};
+    const std::vector<int> t{4, 50, 97};
+    auto err = test::compare_with_finite_differences<egc::model<double>>(
+        m, [&](egc::model<double>& net) { loss(net, x0, labels, t, eps); },
+        [&](egc::model<double>& net) { return double(loss(net, x0, labels, t, eps, 1.0, false)); });
+    INFO("worst: " << err.worst << ", scale " << err.scale);
+    CHECK(err.max_relative < 1e-5);
+    CHECK(loss.cross_entropy() > 0);
+  }
+}
+
+TEST_CASE("egc objective: unsupervised loss is the Fisher term alone; label errors are clear") {
+  egc::model<double> m(tiny(false));
+  objective::egc_loss<double> loss(noise_schedule::linear(50));
+  tensor<double> x0(shape{2, 1, 8, 8}), eps(shape{2, 1, 8, 8});
+  philox rng(9);
+  rng.fill_normal<double>(eps.span());
+  const std::vector<int> t{1, 30};
+  const double l = loss(m, x0, {}, t, eps, 1.0, false);
+  CHECK(l == doctest::Approx(loss.fisher()));
+  CHECK(loss.cross_entropy() == 0);
+  const std::vector<int> bad{0, 3};
+  CHECK_THROWS_WITH_AS(loss(m, x0, bad, t, eps, 1.0, false), doctest::Contains("label 3"), ebm::error);
+  const std::vector<int> one{0};
+  CHECK_THROWS_WITH_AS(loss(m, x0, one, t, eps), doctest::Contains("1 labels for a batch of 2"), ebm::error);
+}
