@@ -7,6 +7,8 @@
 #include <ebm/data/image_folder.hpp>
 #include <ebm/pipeline/cf_ebm_trainer.hpp>
 
+#include "../common/options.hpp"
+
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -19,51 +21,7 @@ namespace cfx {
 namespace fs = std::filesystem;
 using model_t = ebm::cf_ebm::model<float>;
 
-/// --key value and --flag options after the command word.
-class options {
- public:
-  options(int argc, char** argv, int first) {
-    for (int i = first; i < argc; ++i) {
-      std::string a = argv[i];
-      if (a.rfind("--", 0) != 0) throw ebm::error("unexpected argument '" + a + "' (options start with --)");
-      if (i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0) values_[a] = argv[++i];
-      else values_[a] = "";
-    }
-  }
-  bool has(const std::string& k) const { return values_.count(k) != 0; }
-  std::string str(const std::string& k, const std::string& def) const {
-    used_.insert(k);
-    auto it = values_.find(k);
-    return it == values_.end() ? def : it->second;
-  }
-  long long integer(const std::string& k, long long def) const {
-    const std::string s = str(k, std::to_string(def));
-    char* end = nullptr;
-    const long long v = std::strtoll(s.c_str(), &end, 10);
-    if (s.empty() || *end) throw ebm::error("option " + k + " expects an integer, got '" + s + "'");
-    return v;
-  }
-  double real(const std::string& k, double def) const {
-    const std::string s = str(k, std::to_string(def));
-    char* end = nullptr;
-    const double v = std::strtod(s.c_str(), &end);
-    if (s.empty() || *end) throw ebm::error("option " + k + " expects a number, got '" + s + "'");
-    return v;
-  }
-  bool flag(const std::string& k) const {
-    used_.insert(k);
-    return has(k);
-  }
-  /// Throws on options nobody asked for (typos).
-  void reject_unknown() const {
-    for (const auto& [k, v] : values_)
-      if (!used_.count(k)) throw ebm::error("unknown option " + k + " (see --help)");
-  }
-
- private:
-  std::map<std::string, std::string> values_;
-  mutable std::set<std::string> used_;
-};
+using options = ebm::examples::options;
 
 /// Training images: Fashion-MNIST (train or test split, optionally some
 /// classes only), padded to 32×32, or a folder of PNG/JPEG images.
