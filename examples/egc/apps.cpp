@@ -16,29 +16,10 @@
 #include <ebm/pipeline/egc_trainer.hpp>
 #include <ebm/sample/repaint.hpp>
 
-#include "../common/options.hpp"
+#include "common.hpp"
 
-namespace fs = std::filesystem;
-using ebm::examples::options;
-using ebm::index_t;
-using ebm::shape;
-using tensor = ebm::tensor<float>;
-
+namespace egcx {
 namespace {
-ebm::data::image_dataset<float> load_test(const options& o) {
-  ebm::data::fashion_mnist_options fo;
-  fo.dir = o.str("--data", ebm::data::fashion_mnist_default_dir.string());
-  return ebm::data::load_fashion_mnist<float>(ebm::data::fashion_mnist_split::test, fo);
-}
-fs::path output_dir(const options& o, const fs::path& checkpoint) {
-  fs::path out = o.str("--out", checkpoint.parent_path().empty() ? "." : checkpoint.parent_path().string());
-  fs::create_directories(out);
-  return out;
-}
-ebm::cpu make_device(const options& o) {
-  const int threads = static_cast<int>(o.integer("--threads", 0));
-  return threads > 0 ? ebm::cpu(threads) : ebm::cpu();
-}
 /// The first `n` test images of distinct classes, in class order where possible.
 std::vector<index_t> pick_test_images(const ebm::data::image_dataset<float>& test, index_t n) {
   std::vector<index_t> idx;
@@ -68,7 +49,7 @@ int cmd_inpaint(const options& o) {
   const int resample = static_cast<int>(o.integer("--resample", 5));
   const double scale = o.real("--scale", 0.0);
   ebm::philox rng(static_cast<std::uint64_t>(o.integer("--seed", 1)), 11);
-  auto test = load_test(o);
+  auto test = load_split(o, false);
   const fs::path out = output_dir(o, ck);
   o.reject_unknown();
   if (mask_kind != "center" && mask_kind != "right")
@@ -136,7 +117,7 @@ int cmd_attack(const options& o) {
   }
   ebm::philox rng(static_cast<std::uint64_t>(o.integer("--seed", 1)), 13);
   const ebm::cpu dev = make_device(o);
-  auto test = load_test(o);
+  auto test = load_split(o, false);
   const fs::path out = output_dir(o, ck);
   o.reject_unknown();
 
@@ -189,3 +170,5 @@ int cmd_attack(const options& o) {
   std::cout << "curves: " << (out / "robustness.csv").string() << ", " << (out / "robustness.png").string() << '\n';
   return 0;
 }
+
+}  // namespace egcx

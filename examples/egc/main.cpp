@@ -26,13 +26,9 @@
 #include <ebm/sample/diffusion.hpp>
 #include <ebm/sample/interpolate.hpp>
 
-#include "../common/options.hpp"
+#include "common.hpp"
 
-namespace fs = std::filesystem;
-using ebm::examples::options;
-using ebm::index_t;
-using ebm::shape;
-using tensor = ebm::tensor<float>;
+using namespace egcx;
 
 namespace {
 
@@ -93,24 +89,6 @@ ebm::egc::train_options preset(const std::string& name) {
     throw ebm::error("unknown preset '" + name + "' (demo or hour)");
   }
   return t;
-}
-
-ebm::data::image_dataset<float> load_split(const options& o, bool train) {
-  ebm::data::fashion_mnist_options fo;
-  fo.dir = o.str("--data", ebm::data::fashion_mnist_default_dir.string());
-  return ebm::data::load_fashion_mnist<float>(
-      train ? ebm::data::fashion_mnist_split::train : ebm::data::fashion_mnist_split::test, fo);
-}
-
-fs::path output_dir(const options& o, const fs::path& checkpoint) {
-  fs::path out = o.str("--out", checkpoint.parent_path().empty() ? "." : checkpoint.parent_path().string());
-  fs::create_directories(out);
-  return out;
-}
-
-ebm::cpu make_device(const options& o) {
-  const int threads = static_cast<int>(o.integer("--threads", 0));
-  return threads > 0 ? ebm::cpu(threads) : ebm::cpu();
 }
 
 /// DDIM with guidance: n images per class (labels 0..K-1, a row each).
@@ -286,9 +264,6 @@ int cmd_sample(const options& o) {
 }
 
 }  // namespace
-
-int cmd_inpaint(const options& o);
-int cmd_attack(const options& o);
 
 int main(int argc, char** argv) {
   if (argc < 2 || std::string(argv[1]) == "help" || std::string(argv[1]) == "--help") {

@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "detail/progress.hpp"
 #include "../data/dataset.hpp"
 #include "../io/checkpoint.hpp"
 #include "../io/png.hpp"
@@ -345,16 +346,8 @@ class trainer {
        << std::setprecision(2) << double(s == stage_ ? beta() : T(1)) << " | images " << std::min<long long>(s == stage_ ? images_ : plan.images, plan.images)
        << "/" << plan.images << " | step " << step_ << " | loss " << std::setprecision(4) << st.loss
        << " | E(data) " << st.energy_data << " E(samples) " << st.energy_sample << " | "
-       << std::setprecision(1) << rate_ << " img/s | ETA " << format_duration(eta);
+       << std::setprecision(1) << rate_ << " img/s | ETA " << pipeline_detail::format_duration(eta);
     if (finished_) os << " | done";
-    return os.str();
-  }
-  static std::string format_duration(double s) {
-    const long long t = static_cast<long long>(s + 0.5);
-    std::ostringstream os;
-    if (t >= 3600) os << t / 3600 << "h" << std::setw(2) << std::setfill('0') << (t % 3600) / 60 << "m";
-    else if (t >= 60) os << t / 60 << "m" << std::setw(2) << std::setfill('0') << t % 60 << "s";
-    else os << t << "s";
     return os.str();
   }
 

@@ -30,6 +30,7 @@
 #include <sstream>
 #include <string>
 
+#include "detail/progress.hpp"
 #include "../data/dataset.hpp"
 #include "../energy/egc_model.hpp"
 #include "../io/checkpoint.hpp"
@@ -260,16 +261,8 @@ class trainer {
     if (opt_.kind != mode::classifier) os << " (fisher " << fisher_ << ", ce " << ce_value_ << ")";
     if (opt_.kind != mode::unsupervised) os << " | acc " << std::setprecision(3) << accuracy_;
     os << " | |g| " << std::setprecision(2) << grad_norm_ << " | " << std::setprecision(1) << rate_
-       << " img/s | ETA " << format_duration(eta);
+       << " img/s | ETA " << pipeline_detail::format_duration(eta);
     if (finished()) os << " | done";
-    return os.str();
-  }
-  static std::string format_duration(double s) {
-    const long long t = static_cast<long long>(s + 0.5);
-    std::ostringstream os;
-    if (t >= 3600) os << t / 3600 << "h" << std::setw(2) << std::setfill('0') << (t % 3600) / 60 << "m";
-    else if (t >= 60) os << t / 60 << "m" << std::setw(2) << std::setfill('0') << t % 60 << "s";
-    else os << t << "s";
     return os.str();
   }
 
