@@ -92,8 +92,9 @@ class res_block {
   using tensor_type = tensor<T, D>;
 
   res_block(index_t cin, index_t cout, index_t emb, index_t groups, D dev = {})
-      : gn1_(cin, groups, T(1e-5), dev), conv1_(cin, cout, 3, 1, 1, true, dev), proj_(emb, cout, true, dev),
-        gn2_(cout, groups, T(1e-5), dev), conv2_(cout, cout, 3, 1, 1, true, dev), cout_(cout) {
+      : gn1_(cin, groups, T(1e-5), dev), act1_(act::swish{}, dev), conv1_(cin, cout, 3, 1, 1, true, dev),
+        proj_(emb, cout, true, dev), gn2_(cout, groups, T(1e-5), dev), act2_(act::swish{}, dev),
+        conv2_(cout, cout, 3, 1, 1, true, dev), cout_(cout) {
     if (cin != cout) skip_ = std::make_unique<nn::conv2d<T, D>>(cin, cout, 1, 1, 0, true, dev);
   }
 
@@ -203,10 +204,12 @@ class network {
 
   explicit network(config cfg, D dev = {})
       : cfg_(validated(std::move(cfg))), dev_(dev), sin_(cfg_.channels),
-        mlp_(nn::linear<T, D>(cfg_.channels, cfg_.embedding_width(), true, dev), nn::swish<T, D>{},
+        mlp_(nn::linear<T, D>(cfg_.channels, cfg_.embedding_width(), true, dev), nn::swish<T, D>(act::swish{}, dev),
              nn::linear<T, D>(cfg_.embedding_width(), cfg_.embedding_width(), true, dev)),
+        s_act_(act::swish{}, dev),
         conv_in_(cfg_.image_channels, cfg_.width(0), 3, 1, 1, true, dev),
         out_norm_(cfg_.unet ? cfg_.width(0) : cfg_.width(cfg_.levels() - 1), cfg_.groups, T(1e-5), dev),
+        out_act_(act::swish{}, dev),
         out_conv_(cfg_.unet ? cfg_.width(0) : cfg_.width(cfg_.levels() - 1), cfg_.classes, 3, 1, 1, true, dev) {
     const index_t E = cfg_.embedding_width(), G = cfg_.groups;
     if (cfg_.label_input) labels_emb_ = std::make_unique<nn::label_embedding<T, D>>(cfg_.classes, E, dev);
