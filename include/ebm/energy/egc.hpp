@@ -38,6 +38,7 @@
 #include <string>
 #include <vector>
 
+#include "../device/cpu/elementwise.hpp"
 #include "../nn/concat.hpp"
 #include "../nn/conv2d.hpp"
 #include "../nn/elementwise.hpp"
@@ -94,7 +95,7 @@ class res_block {
   res_block(index_t cin, index_t cout, index_t emb, index_t groups, D dev = {})
       : gn1_(cin, groups, T(1e-5), dev), act1_(act::swish{}, dev), conv1_(cin, cout, 3, 1, 1, true, dev),
         proj_(emb, cout, true, dev), gn2_(cout, groups, T(1e-5), dev), act2_(act::swish{}, dev),
-        conv2_(cout, cout, 3, 1, 1, true, dev), cout_(cout) {
+        conv2_(cout, cout, 3, 1, 1, true, dev), cout_(cout), dev_(dev) {
     if (cin != cout) skip_ = std::make_unique<nn::conv2d<T, D>>(cin, cout, 1, 1, 0, true, dev);
   }
 
@@ -175,10 +176,10 @@ class res_block {
       for (index_t k = 0; k < hw; ++k) dst[k] = src[k] + b;
     }
   }
-  static const tensor_type& sum(const tensor_type& a, const tensor_type& b, tensor_type& out) {
+  const tensor_type& sum(const tensor_type& a, const tensor_type& b, tensor_type& out) const {
     require_same_shape(a.shape(), b.shape(), "egc::res_block (residual sum)");
     out.resize(a.shape());
-    for (index_t i = 0; i < a.size(); ++i) out[i] = a[i] + b[i];
+    elementwise<D>::axpby(dev_, T(1), a.data(), T(1), b.data(), out.data(), a.size());
     return out;
   }
 
@@ -191,6 +192,7 @@ class res_block {
   nn::conv2d<T, D> conv2_;
   std::unique_ptr<nn::conv2d<T, D>> skip_;
   index_t cout_;
+  D dev_;
   tensor_type h1_, y_, gx_, dy_, dgx_, ge_;
 };
 
@@ -429,9 +431,9 @@ class network {
     mlp_.backward(gt, grad::params);
     if (labels_emb_) labels_emb_->backward(gt, grad::params);
   }
-  static void add_to(tensor_type& acc, const tensor_type& v) {
+  void add_to(tensor_type& acc, const tensor_type& v) const {
     require_same_shape(acc.shape(), v.shape(), "egc::network (skip gradient)");
-    for (index_t i = 0; i < acc.size(); ++i) acc[i] += v[i];
+    elementwise<D>::axpy(dev_, T(1), v.data(), acc.data(), acc.size());
   }
 
   config cfg_;

@@ -37,7 +37,7 @@ class model {
   using device_type = D;
   using tensor_type = tensor<T, D>;
 
-  explicit model(config cfg, D dev = {}) : net_(std::move(cfg), dev), pool_(dev) {}
+  explicit model(config cfg, D dev = {}) : net_(std::move(cfg), dev), pool_(dev), dev_(dev) {}
 
   network<T, D>& net() { return net_; }
   const config& cfg() const { return net_.cfg(); }
@@ -76,7 +76,7 @@ class model {
     require_pooled("backward_tangent with a logit gradient");
     const tensor_type& gp = pool_.backward(*logit_grad, grad::input);
     sum_.resize(dgf.shape());
-    for (index_t i = 0; i < sum_.size(); ++i) sum_[i] = dgf[i] + gp[i];
+    elementwise<D>::axpby(dev_, T(1), dgf.data(), T(1), gp.data(), sum_.data(), sum_.size());
     return net_.backward_tangent(sum_, g);
   }
 
@@ -115,6 +115,7 @@ class model {
   network<T, D> net_;
   nn::logsumexp_energy<T, D> lse_;
   nn::attention_pool<T, D> pool_;
+  D dev_;
   const tensor_type* f_ = nullptr;  // per-pixel logits of the last forward
   const tensor_type* z_ = nullptr;  // pooled logits, once logits() ran
   tensor_type t_own_, sum_;
