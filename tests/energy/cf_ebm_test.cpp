@@ -32,6 +32,9 @@ TEST_CASE("cf_ebm config: levels, resolutions and Table 6 channel widths") {
   CHECK(c.channels(2) == 64);
   CHECK(c.channels(1) == 128);
   CHECK(c.channels(0) == 128);
+  // Multiply-adds of one forward: FromRGB, three Primal blocks, the top block.
+  CHECK(c.macs(3) == 44073088.0);  // docs/performance.md: 44.1 M per image
+  CHECK(c.macs(0) == 128.0 * 16 + 9 * 128.0 * 128 * 16 + 16 * 128.0 * 128 + 128);
   c.max_resolution = 24;
   CHECK_THROWS_AS(c.validate(), ebm::error);
 }

@@ -60,6 +60,18 @@ struct config {
     const int from_top = levels() - 1 - level;
     return from_top == 0 ? c : from_top == 1 ? 2 * c : 4 * c;
   }
+  /// Multiply-adds of one forward pass of the energy at a level (the Primal
+  /// path; the Fade branch while fading is not counted): what a training
+  /// step's cost scales with, used for progress estimates.
+  double macs(int level) const {
+    auto ch = [&](int l) { return double(channels(l)); };
+    auto px = [&](int l) { return double(resolution(l)) * resolution(l); };
+    double m = image_channels * ch(level) * px(level);  // FromRGB
+    for (int l = level; l >= 1; --l)  // 3x3, 3x3 stride 2, pooled 1x1 branch
+      m += 9 * ch(l) * ch(l) * px(l) + (9 + 1) * ch(l) * ch(l - 1) * px(l) / 4;
+    // top block: 3x3 at 4x4, the 4x4 convolution to one pixel, the linear head
+    return m + 9 * ch(0) * ch(0) * px(0) + 16 * ch(0) * ch(0) + ch(0);
+  }
   void validate() const {
     EBM_REQUIRE(image_channels >= 1, "cf_ebm::config: image_channels must be >= 1, got ", image_channels);
     EBM_REQUIRE(c >= 1, "cf_ebm::config: channel multiplier c must be >= 1, got ", c);

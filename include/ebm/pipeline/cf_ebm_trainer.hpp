@@ -327,10 +327,16 @@ class trainer {
     const stage_plan& plan = opt_.stages[static_cast<std::size_t>(s)];
     const auto& st = ml_.last();
     // ETA: the remaining images of every stage, weighted by their cost
-    // relative to the current one (pixels × Langevin steps per image).
+    // relative to the current one: multiply-adds of the stage's energy times
+    // its Langevin steps plus one update, and with multistage chains the
+    // steps of every earlier stage's snapshot (the measured throughput in
+    // multiply-adds per second is nearly the same at every stage).
     auto cost = [&](int l) {
-      const double r = opt_.net.resolution(l);
-      return r * r * (1.0 + opt_.stages[static_cast<std::size_t>(l)].langevin_steps);
+      auto steps = [&](int k) { return double(opt_.stages[static_cast<std::size_t>(k)].langevin_steps); };
+      double c = opt_.net.macs(l) * (steps(l) + 1);
+      if (opt_.start == chain_start::multistage)
+        for (int k = 0; k < l; ++k) c += opt_.net.macs(k) * steps(k);
+      return c;
     };
     double remaining = 0;
     const int cur = finished_ ? opt_.net.levels() - 1 : stage_;

@@ -45,6 +45,7 @@
 #include "../../core/shape.hpp"
 #include "../../core/tensor.hpp"
 #include "../../nn/activation.hpp"
+#include "detail/simd_math.hpp"
 #include "device.hpp"
 #include "gemm.hpp"
 
@@ -112,25 +113,6 @@ struct conv_activation_epilogue<act::identity> {
   }
 };
 
-#if defined(__AVX512F__)
-/// e^x for 16 floats (Cephes' expf: Cody-Waite reduction by ln 2 and a
-/// degree-6 polynomial, within 2 ulp); overflows to +inf, underflows to 0.
-EBM_INLINE __m512 exp_ps(__m512 x) {
-  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(89.0f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  return _mm512_scalef_ps(p, n);
-}
-#endif
 
 template <>
 struct conv_activation_epilogue<act::swish> {
@@ -164,21 +146,14 @@ struct conv_activation_epilogue<act::swish> {
     }
   }
 #if defined(__AVX512F__)
-  // The same with a reciprocal estimate refined by one Newton step instead
-  // of a division (the division bounded the whole pass); e^-z = inf, where
-  // the Newton step would give NaN, maps to sigmoid 0.
+  // The same with sigmoid_ps (detail/simd_math.hpp), 16 lanes at a time.
   static void apply_avx512(const float* acc, float bias, float* y, float* z, float* d,
                            index_t n) {
-    const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
-    const __m512 inf = _mm512_set1_ps(__builtin_inff()), b = _mm512_set1_ps(bias);
+    const __m512 one = _mm512_set1_ps(1.0f), b = _mm512_set1_ps(bias);
     for (index_t i = 0; i < n; i += 16) {
-      const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1);
+      const __mmask16 m = tail_mask(n - i);
       const __m512 zv = _mm512_add_ps(_mm512_maskz_loadu_ps(m, acc + i), b);
-      const __m512 e = exp_ps(_mm512_sub_ps(zero, zv));
-      const __m512 den = _mm512_add_ps(one, e);
-      __m512 s = _mm512_rcp14_ps(den);
-      s = _mm512_fmadd_ps(s, _mm512_fnmadd_ps(den, s, one), s);
-      s = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(e, inf, _CMP_EQ_OQ), s, zero);
+      const __m512 s = sigmoid_ps(zv);
       _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(zv, s));
       if (d)  // s (1 + z (1 - s))
         _mm512_mask_storeu_ps(d + i, m,
