@@ -137,6 +137,11 @@ const config value_configs[] = {
     {2, 3, 6, 6, 94, 4, 2, 1},    // 4x4 kernel, stride 2
     {2, 3, 8, 13, 97, 3, 2, 0},   // stride 2, no padding, odd sizes
     {1, 2, 8, 9, 143, 3, 3, 1},   // stride 3
+    // Filter gradients of the direct kernel: channel vectors 4 + 1, 3 and 2.
+    {2, 3, 70, 9, 9, 3, 1, 1},
+    {2, 4, 40, 10, 8, 3, 1, 1},
+    {3, 3, 32, 16, 16, 4, 2, 1},
+    {2, 3, 33, 16, 16, 1, 1, 0},
 };
 using path = conv_kernels<cpu>::conv_path;
 struct fast_config {
@@ -184,6 +189,10 @@ TEST_CASE("conv2d: float fast paths agree with double in all four passes") {
     (void)fwd_path, (void)bwd_path;
 #endif
     CHECK(conv_kernels<cpu>::forward_path<double>(g) == path::gemm);
+#if defined(__AVX512F__)
+    CHECK(conv_kernels<cpu>::filter_gradient_direct<float>(g) == (g.out_plane() >= 64));
+#endif
+    CHECK_FALSE(conv_kernels<cpu>::filter_gradient_direct<double>(g));
     for (int threads : {1, 2}) {
       nn::conv2d<double, cpu, act::swish> ref(c.cin, c.cout, c.k, c.s, c.p, true, cpu(threads));
       nn::conv2d<float, cpu, act::swish> fast(c.cin, c.cout, c.k, c.s, c.p, true, cpu(threads));

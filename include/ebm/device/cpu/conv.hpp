@@ -19,7 +19,11 @@
 //   the prepared copy by plain row copies, for as many samples as make whole
 //   64-pixel tiles, and a 6 x 64 register tile multiplies them; strided input
 //   gradients take the same route (W^T gz, then the adjoint gather).
-// * im2col + Eigen GEMM (double, and every filter gradient), with several
+// * filter gradients (float, AVX-512, output planes of 8x8 and more) read
+//   the same prepared copy: gW[co, tap] accumulates the product of the
+//   shifted input with the output gradient transposed to [pixel, channel],
+//   a register tile of taps x 16-channel vectors (run_direct_filter_gradient).
+// * im2col + Eigen GEMM (double, and the remaining cases), with several
 //   samples per GEMM for small planes:
 //     forward          pack[Cout, P] = W[Cout, Cin k k] * col[Cin k k, P]
 //     backward-data    col = W^T * gz, then col2im
@@ -383,6 +387,42 @@ inline void gemm_tile(index_t taps, const float* A, const float* X, const index_
 #pragma GCC unroll 4
     for (int v = 0; v < V; ++v) _mm512_storeu_ps(C + r * ldc + 16 * v, acc[r][v]);
 }
+
+/// The filter-gradient tile: for r < R taps and v < V vectors of 16 output
+/// channels,
+///   G[r, 16 v .. 16 v + 16) += sum_{j < n} X[shift[r] + j] Z[j, 16 v .. 16 v + 16),
+/// with Z the output gradient transposed to [grid pixel, channel] (ldz apart)
+/// and G rows ldg apart.  Per pixel V loads of Z and R broadcasts of X; the
+/// R V accumulators stay in registers over the whole run, so no horizontal
+/// sums are needed.
+template <int R, int V>
+inline void wgrad_tile(index_t n, const float* X, const index_t* shift, const float* Z,
+                       index_t ldz, float* G, index_t ldg) {
+  static_assert(R * V + V < 32, "the tile must fit the 32 zmm registers");
+  __m512 acc[R][V];
+  const float* x[R];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+    x[r] = X + shift[r];
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_loadu_ps(G + r * ldg + 16 * v);
+  }
+  for (index_t j = 0; j < n; ++j) {
+    __m512 b[V];
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) b[v] = _mm512_loadu_ps(Z + j * ldz + 16 * v);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const __m512 w = _mm512_set1_ps(x[r][j]);
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(w, b[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) _mm512_storeu_ps(G + r * ldg + 16 * v, acc[r][v]);
+}
 #endif
 
 }  // namespace detail
@@ -401,6 +441,11 @@ struct conv_kernels<cpu> {
   /// per output pixel (small planes waste too much of the last tile and of
   /// the extra columns; they take the panel path).
   static constexpr double direct_max_waste = 1.2;
+  /// Filter gradients take the direct kernel from this output plane size on.
+  static constexpr index_t wgrad_min_plane = 64;
+  /// Grid pixels per block of the direct filter gradient (the block of the
+  /// transposed output gradient stays in L1 while every tap passes over it).
+  static constexpr index_t wgrad_block = 128;
   /// The panel path's per-thread column matrix stays below this size.
   static constexpr index_t panel_budget_bytes = 8 << 20;
 
@@ -434,13 +479,26 @@ struct conv_kernels<cpu> {
     return conv_path::gemm;
   }
   /// The path of input gradients; the direct one needs stride 1 and
-  /// padding < kernel.  (Filter gradients always take im2col + GEMM.)
+  /// padding < kernel.
   template <class T>
   static conv_path backward_data_path(const conv_geometry& g) {
     if (g.stride == 1 && g.padding < g.kernel && direct_eligible<T>(backward_plan(g)))
       return conv_path::direct;
     if (panel_eligible<T>(g)) return conv_path::panel;
     return conv_path::gemm;
+  }
+
+  /// Whether filter gradients of this geometry take the direct kernel
+  /// (float, AVX-512, output planes of at least 8x8 pixels; smaller planes,
+  /// where the accumulators would be reloaded every few pixels, and double
+  /// take im2col + GEMM over several samples).
+  template <class T>
+  static bool filter_gradient_direct([[maybe_unused]] const conv_geometry& g) {
+#if defined(__AVX512F__)
+    return std::is_same_v<T, float> && g.out_plane() >= wgrad_min_plane;
+#else
+    return false;
+#endif
   }
 
   /// y = f(conv(x, W) + b) with z = conv(x, W) + b and d = f'(z) stored when
@@ -488,6 +546,10 @@ struct conv_kernels<cpu> {
     } else if (gx && backward_data_path<T>(g) == conv_path::panel) {
       run_panel_backward_data(dev, g, w, gy, scale, gx, ws);
       gx = nullptr;
+    }
+    if (gw && filter_gradient_direct<T>(g)) {
+      run_direct_filter_gradient(dev, g, x, gy, scale, gw, gb, ws);
+      gw = gb = nullptr;
     }
     if (!gx && !gw && !gb) return;
     const index_t tasks = task_count(dev, g);
@@ -861,6 +923,100 @@ struct conv_kernels<cpu> {
     run_direct(dev, g.batch, p, gy, scale, ws, [&](index_t off, index_t, const T* acc, index_t len) {
       std::copy_n(acc, len, gx + off);
     });
+  }
+
+  /// Filter (and bias) gradients through the direct layout, for any stride:
+  ///   gW[co, t] += sum_n sum_j xp_n[shift[t] + j] gz_n[co, j]
+  /// over the grid pixels j = oh wq + ow.  Per sample: the prepared input
+  /// xp, and gz = scale gy transposed to Z[j, co] (channels padded to a
+  /// multiple of 16, zero at the extra columns ow >= Wo, so they add
+  /// nothing); then wgrad_tile runs over blocks of pixels, channel vectors
+  /// and taps, accumulating into a per-thread gW^T[tap, channel].  The
+  /// partial sums are reduced in thread order (deterministic).
+  template <class T>
+  static void run_direct_filter_gradient([[maybe_unused]] const cpu& dev,
+                                         [[maybe_unused]] const conv_geometry& g,
+                                         [[maybe_unused]] const T* x, [[maybe_unused]] const T* gy,
+                                         [[maybe_unused]] const T* scale, [[maybe_unused]] T* gw,
+                                         [[maybe_unused]] T* gb, [[maybe_unused]] workspace<T>& ws) {
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>) {
+      const detail::direct_plan p = forward_plan(g);
+      const index_t Cout = g.out_channels, cpad = round_up(Cout, 16), taps = p.taps();
+      constexpr index_t R4 = 6, R2 = 12, R1 = 12;  // taps per tile for 4, 2 or 1 vectors (3 -> 8)
+      const index_t tpad = round_up(taps, 24);     // a multiple of every R
+      const index_t Ho = g.out_height, Wo = g.out_width, plane = Ho * Wo, n_grid = Ho * p.wq;
+      const index_t in_sample = g.in_channels * g.in_plane();
+      // Padded taps read the sample's first pixels (a valid address) and
+      // land in rows of gW^T that are never read.
+      index_t* shift = ws.taps.resize(shape{tpad}).data();
+      p.shifts(shift);
+      std::fill(shift + taps, shift + tpad, index_t(0));
+      const index_t tasks = task_count(dev, g);
+      ws.reserve(tasks);
+      auto task = [&](index_t t) {
+        auto& sl = ws.at(t);
+        float* xp = sl.prepared.resize(shape{p.prepared + p.row_buffer()}).data();
+        float* Z = sl.col.resize(shape{n_grid * cpad}).zero().data();
+        float* G = sl.gw.resize(shape{tpad * cpad}).zero().data();
+        float* gbp = gb ? sl.gb.resize(shape{Cout}).zero().data() : nullptr;
+        for (index_t n = g.batch * t / tasks; n < g.batch * (t + 1) / tasks; ++n) {
+          p.prepare(x + n * in_sample, static_cast<const float*>(nullptr), xp);
+          // Z[oh wq + ow, co] = scale gy (the extra columns stay 0).
+          for (index_t co = 0; co < Cout; ++co) {
+            const index_t off = (n * Cout + co) * plane;
+            const float* src = gy + off;
+            const float* sc = scale ? scale + off : nullptr;
+            float sum = 0;
+            for (index_t oh = 0; oh < Ho; ++oh)
+              for (index_t ow = 0; ow < Wo; ++ow) {
+                const index_t i = oh * Wo + ow;
+                const float v = sc ? sc[i] * src[i] : src[i];
+                Z[(oh * p.wq + ow) * cpad + co] = v;
+                sum += v;
+              }
+            if (gbp) gbp[co] += sum;
+          }
+          for (index_t j0 = 0; j0 < n_grid; j0 += wgrad_block) {
+            const index_t nj = std::min(wgrad_block, n_grid - j0);
+            const float* X = xp + j0;
+            const float* Zb = Z + j0 * cpad;
+            index_t c0 = 0;
+            for (; c0 + 64 <= cpad; c0 += 64)
+              for (index_t t0 = 0; t0 < tpad; t0 += R4)
+                detail::wgrad_tile<R4, 4>(nj, X, shift + t0, Zb + c0, cpad, G + t0 * cpad + c0, cpad);
+            switch ((cpad - c0) / 16) {
+              case 3:
+                for (index_t t0 = 0; t0 < tpad; t0 += 8)
+                  detail::wgrad_tile<8, 3>(nj, X, shift + t0, Zb + c0, cpad, G + t0 * cpad + c0, cpad);
+                break;
+              case 2:
+                for (index_t t0 = 0; t0 < tpad; t0 += R2)
+                  detail::wgrad_tile<R2, 2>(nj, X, shift + t0, Zb + c0, cpad, G + t0 * cpad + c0, cpad);
+                break;
+              case 1:
+                for (index_t t0 = 0; t0 < tpad; t0 += R1)
+                  detail::wgrad_tile<R1, 1>(nj, X, shift + t0, Zb + c0, cpad, G + t0 * cpad + c0, cpad);
+                break;
+              default: break;
+            }
+          }
+        }
+      };
+      run_tasks(dev, tasks, task);
+      for (index_t t = 0; t < tasks; ++t) {
+        const float* G = ws.at(t).gw.data();
+        for (index_t co = 0; co < Cout; ++co)
+          for (index_t k = 0; k < taps; ++k) gw[co * taps + k] += G[k * cpad + co];
+        if (gb) {
+          const float* part = ws.at(t).gb.data();
+          for (index_t co = 0; co < Cout; ++co) gb[co] += part[co];
+        }
+      }
+      return;
+    }
+#endif
+    throw error("conv_kernels<cpu>: the direct filter gradient needs float and AVX-512");
   }
 
   /// The direct path over `batch` samples: prepare a sample, run the tiles,
