@@ -29,6 +29,7 @@
 // Work is split over (sample, group) pairs for the per-group passes and over
 // channels for the parameter gradients: no two threads write the same value,
 // and each value is always summed in the same order (deterministic).
+#include <array>
 #include <cmath>
 #include <type_traits>
 
@@ -97,13 +98,12 @@ class group_norm {
       for (index_t k = b; k < e; ++k) {
         const index_t off = k * m_, c0 = (k % g_) * cpg_;
         const T* xp = x.data() + off;
-        T mu = 0;
-        for (index_t i = 0; i < m_; ++i) mu += xp[i];
-        mu /= T(m_);
-        T var = 0;
-        for (index_t i = 0; i < m_; ++i) var += (xp[i] - mu) * (xp[i] - mu);
-        var /= T(m_);
-        const T sigma = std::sqrt(var + eps_);
+        const T mu = lane_sums<1>(m_, [&](index_t i) { return std::array<T, 1>{xp[i]}; })[0] / T(m_);
+        const T var = lane_sums<1>(m_, [&](index_t i) {
+                        const T c = xp[i] - mu;
+                        return std::array<T, 1>{c * c};
+                      })[0] / T(m_);
+        const T sigma = std::sqrt(var + eps_), inv = T(1) / sigma;
         sigma_[k] = sigma;
         T* xh = xh_.data() + off;
         T* y = y_.data() + off;
@@ -111,7 +111,7 @@ class group_norm {
           const T w = w_[c0 + j], bias = b_[c0 + j];
           for (index_t s = 0; s < s_; ++s) {
             const index_t i = j * s_ + s;
-            xh[i] = (xp[i] - mu) / sigma;
+            xh[i] = (xp[i] - mu) * inv;
             y[i] = w * xh[i] + bias;
           }
         }
@@ -135,12 +135,11 @@ class group_norm {
           T mg = 0, m = 0;
           for (index_t j = 0; j < cpg_; ++j) {
             const T w = w_[c0 + j];
-            for (index_t s = 0; s < s_; ++s) {
-              const index_t i = j * s_ + s;
-              const T gh = w * gp[i];
-              mg += gh;
-              m += xh[i] * gh;
-            }
+            const T* g = gp + j * s_;
+            const T* h = xh + j * s_;
+            const auto r = lane_sums<2>(s_, [&](index_t q) { return std::array<T, 2>{g[q], h[q] * g[q]}; });
+            mg += w * r[0];
+            m += w * r[1];
           }
           mg /= T(m_), m /= T(m_);
           const T inv = T(1) / sigma_[k];
@@ -161,11 +160,11 @@ class group_norm {
         for (index_t c = b; c < e; ++c) {
           T sw = 0, sb = 0;
           for (index_t n = 0; n < n_; ++n) {
-            const index_t off = (n * c_ + c) * s_;
-            for (index_t s = 0; s < s_; ++s) {
-              sw += gy[off + s] * xh_[off + s];
-              sb += gy[off + s];
-            }
+            const T* g = gy.data() + (n * c_ + c) * s_;
+            const T* h = xh_.data() + (n * c_ + c) * s_;
+            const auto r = lane_sums<2>(s_, [&](index_t q) { return std::array<T, 2>{g[q] * h[q], g[q]}; });
+            sw += r[0];
+            sb += r[1];
           }
           gw_[c] += sw;
           gb_[c] += sb;
@@ -188,12 +187,8 @@ class group_norm {
         const index_t off = k * m_, c0 = (k % g_) * cpg_;
         const T* xh = xh_.data() + off;
         const T* d = dx.data() + off;
-        T md = 0, a = 0;
-        for (index_t i = 0; i < m_; ++i) {
-          md += d[i];
-          a += xh[i] * d[i];
-        }
-        md /= T(m_), a /= T(m_);
+        const auto r = lane_sums<2>(m_, [&](index_t i) { return std::array<T, 2>{d[i], xh[i] * d[i]}; });
+        const T md = r[0] / T(m_), a = r[1] / T(m_);
         dsigma_[k] = a;
         const T inv = T(1) / sigma_[k];
         T* dxh = dxh_.data() + off;
@@ -229,14 +224,15 @@ class group_norm {
           T mg = 0, m = 0, mdg = 0, dm = 0;
           for (index_t j = 0; j < cpg_; ++j) {
             const T w = w_[c0 + j];
-            for (index_t s = 0; s < s_; ++s) {
-              const index_t i = j * s_ + s;
-              const T gh = w * gp[i], dgh = w * dgp[i];
-              mg += gh;
-              m += xh[i] * gh;
-              mdg += dgh;
-              dm += dxh[i] * gh + xh[i] * dgh;
-            }
+            const index_t o = j * s_;
+            const auto r = lane_sums<4>(s_, [&](index_t q) {
+              const index_t i = o + q;
+              return std::array<T, 4>{gp[i], xh[i] * gp[i], dgp[i], dxh[i] * gp[i] + xh[i] * dgp[i]};
+            });
+            mg += w * r[0];
+            m += w * r[1];
+            mdg += w * r[2];
+            dm += w * r[3];
           }
           mg /= T(m_), m /= T(m_), mdg /= T(m_), dm /= T(m_);
           const T inv = T(1) / sigma_[k];
@@ -261,11 +257,10 @@ class group_norm {
           T sw = 0, sb = 0;
           for (index_t n = 0; n < n_; ++n) {
             const index_t off = (n * c_ + c) * s_;
-            for (index_t s = 0; s < s_; ++s) {
-              const index_t i = off + s;
-              sw += dgy[i] * xh_[i] + gy[i] * dxh_[i];
-              sb += dgy[i];
-            }
+            const T *dg = dgy.data() + off, *g = gy.data() + off, *h = xh_.data() + off, *dh = dxh_.data() + off;
+            const auto r = lane_sums<2>(s_, [&](index_t q) { return std::array<T, 2>{dg[q] * h[q] + g[q] * dh[q], dg[q]}; });
+            sw += r[0];
+            sb += r[1];
           }
           gw_[c] += sw;
           gb_[c] += sb;
@@ -285,6 +280,33 @@ class group_norm {
     b_.zero();
     gw_.zero();
     gb_.zero();
+  }
+  /// The K sums over i < n of f(i) (an std::array<T, K>), each kept in 16
+  /// independent lanes and added pairwise at the end: the compiler can
+  /// vectorise that without reassociating a serial sum, the result does not
+  /// depend on the thread count, and it is more accurate than one running
+  /// float sum over thousands of elements.
+  template <int K, class F>
+  static std::array<T, K> lane_sums(index_t n, F&& f) {
+    constexpr index_t L = 16;
+    T acc[K][L] = {};
+    index_t i = 0;
+    for (; i + L <= n; i += L)
+      for (index_t l = 0; l < L; ++l) {
+        const std::array<T, K> v = f(i + l);
+        for (int k = 0; k < K; ++k) acc[k][l] += v[k];
+      }
+    for (index_t l = 0; i < n; ++i, ++l) {
+      const std::array<T, K> v = f(i);
+      for (int k = 0; k < K; ++k) acc[k][l] += v[k];
+    }
+    std::array<T, K> r;
+    for (int k = 0; k < K; ++k) {
+      for (index_t w = L / 2; w >= 1; w /= 2)
+        for (index_t l = 0; l < w; ++l) acc[k][l] += acc[k][l + w];
+      r[k] = acc[k][0];
+    }
+    return r;
   }
   // body(begin, end) over the N·G (sample, group) pairs.
   template <class F>
