@@ -137,6 +137,10 @@ const config value_configs[] = {
     {2, 3, 6, 6, 94, 4, 2, 1},    // 4x4 kernel, stride 2
     {2, 3, 8, 13, 97, 3, 2, 0},   // stride 2, no padding, odd sizes
     {1, 2, 8, 9, 143, 3, 3, 1},   // stride 3
+    // Winograd (float) and its neighbours: odd plane, stride 2.
+    {2, 8, 8, 16, 16, 3, 1, 1},
+    {3, 10, 12, 8, 12, 3, 1, 1},
+    {2, 8, 8, 9, 9, 3, 1, 1},
     // Filter gradients of the direct kernel: channel vectors 4 + 1, 3 and 2.
     {2, 3, 70, 9, 9, 3, 1, 1},
     {2, 4, 40, 10, 8, 3, 1, 1},
@@ -150,7 +154,7 @@ struct fast_config {
 };
 const fast_config fast_configs[] = {
     {{2, 3, 10, 4, 46, 3, 1, 1}, path::direct, path::direct},
-    {{3, 5, 9, 16, 16, 3, 1, 1}, path::direct, path::direct},
+    {{3, 5, 9, 16, 16, 3, 1, 1}, path::direct, path::winograd},  // gx from 9 channels
     {{2, 4, 8, 32, 32, 3, 2, 1}, path::direct, path::panel},  // strided gx: im2col panels
     {{2, 3, 16, 32, 32, 1, 1, 0}, path::direct, path::direct},
     {{2, 3, 5, 2, 140, 4, 1, 1}, path::direct, path::direct},
@@ -163,6 +167,16 @@ const fast_config fast_configs[] = {
     {{5, 6, 9, 8, 8, 3, 2, 1}, path::panel, path::panel},     // 4x4 planes: 4 samples per chunk
     {{70, 4, 5, 4, 4, 4, 1, 0}, path::panel, path::panel},    // 1x1 planes: 64 per chunk, short last
     {{3, 2, 3, 5, 7, 3, 1, 0}, path::panel, path::panel},     // 3x5 planes: 64 samples per chunk
+    // Winograd F(2x2, 3x3): 3x3, stride 1, padding 1, even planes >= 8x8,
+    // >= 8 input channels (of the convolution the pass computes).
+    {{2, 8, 16, 16, 16, 3, 1, 1}, path::winograd, path::winograd},
+    {{3, 12, 9, 8, 8, 3, 1, 1}, path::winograd, path::winograd},   // 8x8: several samples per chunk
+    {{2, 9, 5, 8, 12, 3, 1, 1}, path::winograd, path::panel},      // gx from 5 channels: too few
+    {{2, 16, 24, 32, 32, 3, 1, 1}, path::winograd, path::winograd},
+    {{3, 8, 8, 10, 8, 3, 1, 1}, path::winograd, path::winograd},   // 5 x 4 blocks
+    {{2, 8, 8, 8, 24, 3, 1, 1}, path::winograd, path::winograd},   // 12 blocks a row
+    {{1, 8, 11, 8, 40, 3, 1, 1}, path::winograd, path::winograd},  // 20 blocks a row: 16 + 4
+    {{5, 10, 8, 12, 12, 3, 1, 1}, path::winograd, path::winograd}, // uneven split over threads
 };
 
 }  // namespace

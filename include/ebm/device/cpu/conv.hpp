@@ -5,9 +5,15 @@
 // Every pass starts from one "prepared" copy of each input sample: zero-
 // padded and split into its stride phases, so that kernel tap (c, ki, kj) is
 // a constant shift of a flat output grid of Ho x Wq pixels (Wq = Wo +
-// (k-1)/s; the Wq - Wo extra columns are computed and dropped).  Three
+// (k-1)/s; the Wq - Wo extra columns are computed and dropped).  Four
 // implementations use it, chosen per call (forward_path, backward_data_path):
 //
+// * winograd (float, AVX-512, 3x3 stride-1 padding-1 convolutions of even
+//   planes >= 8x8 with >= 8 input channels, and their input gradients):
+//   Winograd's F(2x2, 3x3), 16 multiplies per 2x2 block and channel pair
+//   instead of 36 (detail/winograd.hpp).  The 4x4 input patches are read
+//   from the prepared copy of a 4x4 stride-2 view, and the 16 GEMMs run
+//   through the register tile of the direct path.
 // * direct (float, AVX-512, output planes wide enough that the extra columns
 //   and the last tile waste little): an 8-channel x 48-pixel register tile
 //   runs over the grid, reading the shifted input directly -- no im2col
@@ -50,6 +56,7 @@
 #include "../../core/tensor.hpp"
 #include "../../nn/activation.hpp"
 #include "detail/simd_math.hpp"
+#include "detail/winograd.hpp"
 #include "device.hpp"
 #include "gemm.hpp"
 
@@ -268,6 +275,21 @@ struct direct_plan {
         if (padding + n < len) std::fill(rb + padding + n, rb + len, T(0));
         if (s == 2) {
           T* d1 = d0 + sub_plane();
+#if defined(__AVX512F__)
+          if constexpr (std::is_same_v<T, float>) {
+            // Even and odd columns of 16 output positions from two vectors.
+            const __m512i ev = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+            const __m512i od = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+            for (index_t q = 0; q < wq; q += 16) {
+              const index_t n = std::min<index_t>(16, wq - q);
+              const __m512 a = _mm512_maskz_loadu_ps(tail_mask(2 * n), rb + 2 * q);
+              const __m512 b = _mm512_maskz_loadu_ps(tail_mask(std::max<index_t>(0, 2 * n - 16)), rb + 2 * q + 16);
+              _mm512_mask_storeu_ps(d0 + q, tail_mask(n), _mm512_permutex2var_ps(a, ev, b));
+              _mm512_mask_storeu_ps(d1 + q, tail_mask(n), _mm512_permutex2var_ps(a, od, b));
+            }
+            continue;
+          }
+#endif
           for (index_t q = 0; q < wq; ++q) d0[q] = rb[2 * q], d1[q] = rb[2 * q + 1];
         } else {
           for (index_t rw = 0; rw < s; ++rw)
@@ -441,6 +463,11 @@ struct conv_kernels<cpu> {
   /// per output pixel (small planes waste too much of the last tile and of
   /// the extra columns; they take the panel path).
   static constexpr double direct_max_waste = 1.2;
+  /// Winograd convolutions need at least this many input channels ...
+  static constexpr index_t winograd_min_channels = 8;
+  /// ... and process tiles in blocks whose transformed input and products
+  /// take at most this many bytes (to stay in a core's L2 cache).
+  static constexpr index_t winograd_block_bytes = 768 * 1024;
   /// Filter gradients take the direct kernel from this output plane size on.
   static constexpr index_t wgrad_min_plane = 64;
   /// Grid pixels per block of the direct filter gradient (the block of the
@@ -469,11 +496,13 @@ struct conv_kernels<cpu> {
   };
 
   /// The implementation a pass takes (see the header comment).
-  enum class conv_path { direct, panel, gemm };
+  enum class conv_path { winograd, direct, panel, gemm };
 
   /// The path of forward passes (and tangents) of this geometry with scalar T.
   template <class T>
   static conv_path forward_path(const conv_geometry& g) {
+    if (winograd_eligible<T>(g.in_channels, g.height, g.width, g.kernel, g.stride, g.padding))
+      return conv_path::winograd;
     if (direct_eligible<T>(forward_plan(g))) return conv_path::direct;
     if (panel_eligible<T>(g)) return conv_path::panel;
     return conv_path::gemm;
@@ -482,10 +511,31 @@ struct conv_kernels<cpu> {
   /// padding < kernel.
   template <class T>
   static conv_path backward_data_path(const conv_geometry& g) {
+    // A 3x3 stride-1 padding-1 input gradient is such a convolution from
+    // Cout to Cin channels on the Ho x Wo (= H x W) plane.
+    if (winograd_eligible<T>(g.out_channels, g.out_height, g.out_width, g.kernel, g.stride, g.padding))
+      return conv_path::winograd;
     if (g.stride == 1 && g.padding < g.kernel && direct_eligible<T>(backward_plan(g)))
       return conv_path::direct;
     if (panel_eligible<T>(g)) return conv_path::panel;
     return conv_path::gemm;
+  }
+
+  /// Whether a convolution with `cin` input channels on an h x w plane takes
+  /// Winograd's F(2x2, 3x3) (float, AVX-512): 3x3 kernel, stride 1, padding
+  /// 1, even planes of at least 8x8 (whole 2x2 blocks, tiles enough for the
+  /// GEMMs) and at least winograd_min_channels inputs (the GEMMs run over
+  /// them; with fewer the transforms cost more than they save).
+  template <class T>
+  static bool winograd_eligible([[maybe_unused]] index_t cin, [[maybe_unused]] index_t h,
+                                [[maybe_unused]] index_t w, [[maybe_unused]] index_t k,
+                                [[maybe_unused]] index_t s, [[maybe_unused]] index_t pad) {
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>)
+      return k == 3 && s == 1 && pad == 1 && h % 2 == 0 && w % 2 == 0 && h >= 8 && w >= 8 &&
+             cin >= winograd_min_channels;
+#endif
+    return false;
   }
 
   /// Whether filter gradients of this geometry take the direct kernel
@@ -540,7 +590,10 @@ struct conv_kernels<cpu> {
   static void backward(const cpu& dev, const conv_geometry& g, const T* x, const T* w,
                        const T* gy, const T* scale, T* gx, T* gw, T* gb, workspace<T>& ws) {
     if (g.batch == 0) return;
-    if (gx && backward_data_path<T>(g) == conv_path::direct) {
+    if (gx && backward_data_path<T>(g) == conv_path::winograd) {
+      run_winograd_backward_data(dev, g, w, gy, scale, gx, ws);
+      gx = nullptr;
+    } else if (gx && backward_data_path<T>(g) == conv_path::direct) {
       run_direct_backward_data(dev, g, w, gy, scale, gx, ws);
       gx = nullptr;
     } else if (gx && backward_data_path<T>(g) == conv_path::panel) {
@@ -695,6 +748,15 @@ struct conv_kernels<cpu> {
   static void run_forward(const cpu& dev, const conv_geometry& g, const T* x, const T* w,
                           workspace<T>& ws, const Epi& epi) {
     if (g.batch == 0) return;
+    if (forward_path<T>(g) == conv_path::winograd) {
+      const index_t cin = g.in_channels;
+      pack_winograd(g.out_channels, cin, ws, [&](index_t co, index_t c, T* k9) {
+        std::copy_n(w + (co * cin + c) * 9, 9, k9);
+      });
+      run_winograd(dev, g.batch, cin, g.out_channels, g.height, g.width, x, static_cast<const T*>(nullptr),
+                   ws, epi);
+      return;
+    }
     if (forward_path<T>(g) == conv_path::direct) {
       const detail::direct_plan p = forward_plan(g);
       pack_panels(p.cout, p.taps(), detail::direct_rows, ws,
@@ -923,6 +985,170 @@ struct conv_kernels<cpu> {
     run_direct(dev, g.batch, p, gy, scale, ws, [&](index_t off, index_t, const T* acc, index_t len) {
       std::copy_n(acc, len, gx + off);
     });
+  }
+
+  /// Packs U_xi = G g G^T of every kernel for the 16 GEMMs of Winograd's
+  /// F(2x2, 3x3): m output rows (padded to the direct_rows panels) by k
+  /// input channels, kernel(row, channel, g) writing the 3x3 kernel g.
+  /// Layout [xi][row panel][channel][row in panel], as gemm_tile reads it.
+  template <class T, class F>
+  static void pack_winograd(index_t m, index_t k, workspace<T>& ws, F kernel) {
+    constexpr index_t R = detail::direct_rows;
+    const index_t mp = round_up(m, R);
+    T* a = ws.packed_weights.resize(shape{16 * mp * k}).data();
+    T g[9], u[16];
+    for (index_t row = 0; row < mp; ++row)
+      for (index_t c = 0; c < k; ++c) {
+        if (row < m) {
+          kernel(row, c, g);
+          detail::winograd_kernel_transform(g, u);
+        } else {
+          std::fill_n(u, 16, T(0));
+        }
+        for (index_t xi = 0; xi < 16; ++xi) a[xi * mp * k + (row / R) * R * k + c * R + row % R] = u[xi];
+      }
+  }
+
+  /// The input gradient of a 3x3 stride-1 padding-1 convolution through
+  /// Winograd: the convolution of gz = scale gy with the flipped, transposed
+  /// kernel.
+  template <class T>
+  static void run_winograd_backward_data(const cpu& dev, const conv_geometry& g, const T* w,
+                                         const T* gy, const T* scale, T* gx, workspace<T>& ws) {
+    const index_t cin = g.in_channels, cout = g.out_channels;
+    pack_winograd(cin, cout, ws, [&](index_t c, index_t co, T* k9) {
+      const T* src = w + (co * cin + c) * 9;
+      for (index_t i = 0; i < 9; ++i) k9[i] = src[8 - i];
+    });
+    run_winograd(dev, g.batch, cout, cin, g.out_height, g.out_width, gy, scale, ws,
+                 [&](index_t off, index_t, const T* acc, index_t len) { std::copy_n(acc, len, gx + off); });
+  }
+
+  /// Winograd F(2x2, 3x3) over `batch` samples of k channels, h x w, into m
+  /// channels (weights packed by pack_winograd), x multiplied by `scale`
+  /// when non-null.  The tiles (one per 2x2 output block, ty wq + tx in a
+  /// sample's grid) are processed in blocks small enough that the block's
+  /// transformed input V[xi][channel][tile] and products M[xi][channel][tile]
+  /// stay in L2: a few rows of tiles of one sample for large planes, or
+  /// several whole samples for small ones.  Per block: the input transform of
+  /// each sample's prepared 4x4 stride-2 view (16 tiles a vector), the 16
+  /// GEMMs M_xi = U_xi V_xi by gemm_tile, and the output transform, whose 2x2
+  /// blocks are interleaved into rows of the output plane; once a sample's
+  /// plane is complete, epi(offset in NCHW, channel, plane, h w).
+  template <class T, class Epi>
+  static void run_winograd([[maybe_unused]] const cpu& dev, [[maybe_unused]] index_t batch,
+                           [[maybe_unused]] index_t k, [[maybe_unused]] index_t m,
+                           [[maybe_unused]] index_t h, [[maybe_unused]] index_t w,
+                           [[maybe_unused]] const T* x, [[maybe_unused]] const T* scale,
+                           [[maybe_unused]] workspace<T>& ws, [[maybe_unused]] const Epi& epi) {
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>) {
+      using detail::tail_mask;
+      constexpr index_t R = detail::direct_rows, P = detail::direct_pixels;
+      const detail::direct_plan p = detail::direct_plan::make(k, m, h, w, 4, 2, 1);
+      const index_t th = p.out_height, tw = p.out_width, wq = p.wq, grid = th * wq;
+      const index_t mp = round_up(m, R), plane = h * w, in_sample = k * plane;
+      const index_t tasks = std::max<index_t>(1, std::min<index_t>(dev.threads(), batch));
+      // Block size: V and M of a block take 64 (k + mp) bytes a column.
+      const index_t bmax = std::max<index_t>(P, winograd_block_bytes / (64 * (k + mp)) / P * P);
+      auto waste = [&](index_t cols) { return double(round_up(cols, P)) / double(cols); };
+      index_t bs = 1, br = th;  // samples and tile rows per block
+      if (grid <= bmax) {
+        const index_t most = std::min(bmax / grid, (batch + tasks - 1) / tasks);
+        for (index_t n = 1; n <= most; ++n)
+          if (waste(n * grid) < waste(bs * grid) - 1e-9) bs = n;
+      } else {
+        br = 1;
+        for (index_t r = 1; r <= std::max<index_t>(1, bmax / wq); ++r)
+          if (waste(r * wq) < waste(br * wq) - 1e-9) br = r;
+      }
+      const index_t ld = round_up(bs * br * wq, P);  // columns of V and M
+      // V_xi and M_xi lie vstride and mstride floats apart; the extra cache
+      // line keeps the 16 rows a transform touches out of one L1 set (a
+      // multiple of 4 KiB apart they would evict each other).
+      const index_t vstride = k * ld + 16, mstride = mp * ld + 16;
+      const index_t* tap = p.shifts(ws.shifts.resize(shape{p.taps()}).data());
+      index_t* gs = ws.taps.resize(shape{k}).data();
+      for (index_t c = 0; c < k; ++c) gs[c] = c * ld;
+      const float* A = ws.packed_weights.data();
+      ws.reserve(tasks);
+      // Interleave two vectors of 16 block columns into 32 output pixels.
+      const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+      const __m512i hi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+      auto task = [&](index_t t) {
+        auto& sl = ws.at(t);
+        float* xp = sl.prepared.resize(shape{bs * (p.prepared + p.row_buffer())}).data();
+        float* V = sl.col.resize(shape{16 * vstride}).data();
+        float* M = sl.pack.resize(shape{16 * mstride}).data();
+        float* out = sl.gw.resize(shape{bs * m * plane}).data();
+        const index_t n_end = batch * (t + 1) / tasks;
+        for (index_t n0 = batch * t / tasks; n0 < n_end; n0 += bs) {
+          const index_t cnt = std::min(bs, n_end - n0);
+          for (index_t s = 0; s < cnt; ++s)
+            p.prepare(x + (n0 + s) * in_sample, scale ? scale + (n0 + s) * in_sample : nullptr,
+                      xp + s * (p.prepared + p.row_buffer()));
+          for (index_t ty0 = 0; ty0 < th; ty0 += br) {
+            const index_t rows = std::min(br, th - ty0), span = rows * wq;
+            const index_t used = cnt * span, cols = round_up(used, P);
+            for (index_t s = 0; s < cnt; ++s) {
+              const float* xs = xp + s * (p.prepared + p.row_buffer()) + ty0 * wq;
+              for (index_t c = 0; c < k; ++c) {
+                const index_t* sh = tap + c * 16;
+                for (index_t j0 = 0; j0 < span; j0 += 16) {
+                  // The last vector may read past the rows, inside the layout.
+                  __m512 d[16], v[16];
+                  for (int i = 0; i < 16; ++i) d[i] = _mm512_loadu_ps(xs + sh[i] + j0);
+                  detail::winograd_input_transform(d, v);
+                  const __mmask16 mk = tail_mask(span - j0);
+                  float* dst = V + c * ld + s * span + j0;
+                  for (int xi = 0; xi < 16; ++xi) _mm512_mask_storeu_ps(dst + xi * vstride, mk, v[xi]);
+                }
+              }
+            }
+            if (cols > used)  // columns of the last GEMM tile past the tiles
+              for (index_t xi = 0; xi < 16; ++xi)
+                for (index_t c = 0; c < k; ++c) {
+                  float* r = V + xi * vstride + c * ld;
+                  std::fill(r + used, r + cols, 0.0f);
+                }
+            for (index_t xi = 0; xi < 16; ++xi)
+              for (index_t j0 = 0; j0 < cols; j0 += P)
+                for (index_t cb = 0; cb < mp; cb += R)
+                  detail::gemm_tile<R, P / 16>(k, A + (xi * mp + cb) * k, V + xi * vstride + j0, gs,
+                                               M + xi * mstride + cb * ld + j0, ld);
+            for (index_t s = 0; s < cnt; ++s)
+              for (index_t co = 0; co < m; ++co) {
+                const float* src = M + co * ld + s * span;
+                float* o = out + (s * m + co) * plane;
+                for (index_t ty = 0; ty < rows; ++ty)
+                  for (index_t tx0 = 0; tx0 < tw; tx0 += 16) {
+                    const index_t nt = std::min<index_t>(16, tw - tx0);
+                    const __mmask16 mk = tail_mask(nt);
+                    __m512 mm[16], y[4];
+                    for (int xi = 0; xi < 16; ++xi)
+                      mm[xi] = _mm512_maskz_loadu_ps(mk, src + xi * mstride + ty * wq + tx0);
+                    detail::winograd_output_transform(mm, y);
+                    const __mmask16 m0 = tail_mask(2 * nt);
+                    const __mmask16 m1 = tail_mask(std::max<index_t>(0, 2 * nt - 16));
+                    for (int i = 0; i < 2; ++i) {
+                      float* row = o + (2 * (ty0 + ty) + i) * w + 2 * tx0;
+                      _mm512_mask_storeu_ps(row, m0, _mm512_permutex2var_ps(y[2 * i], lo, y[2 * i + 1]));
+                      if (nt > 8)
+                        _mm512_mask_storeu_ps(row + 16, m1, _mm512_permutex2var_ps(y[2 * i], hi, y[2 * i + 1]));
+                    }
+                  }
+              }
+          }
+          for (index_t s = 0; s < cnt; ++s)
+            for (index_t co = 0; co < m; ++co)
+              epi(((n0 + s) * m + co) * plane, co, static_cast<const float*>(out + (s * m + co) * plane), plane);
+        }
+      };
+      run_tasks(dev, tasks, task);
+      return;
+    }
+#endif
+    throw error("conv_kernels<cpu>: the Winograd path needs float and AVX-512");
   }
 
   /// Filter (and bias) gradients through the direct layout, for any stride:
