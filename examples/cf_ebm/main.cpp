@@ -33,7 +33,8 @@ data (train, denoise, inpaint, ood, translate)
   --classes LIST      Fashion-MNIST classes to use, e.g. 9 or 7,9 (default: all)
 
 train
-  --preset NAME       demo (about 4 minutes of training on 2 cores, default), hour, or paper (appendix A.2)
+  --preset NAME       demo (about 4 minutes of training on 2 cores, default), hour (about 35 minutes, c = 32),
+                      or paper (appendix A.2)
   --out DIR           output directory (default cf_ebm_out)
   --c N               channel multiplier (default from the preset)
   --images-scale X    multiply every stage's image count by X
