@@ -124,7 +124,6 @@ struct conv_activation_epilogue<act::identity> {
   }
 };
 
-
 template <>
 struct conv_activation_epilogue<act::swish> {
   template <class T>
