@@ -13,12 +13,9 @@
 // on 1 and 2 threads; items/s = images per second.
 //
 // Each thread count also runs in its own process with EBM_NUM_THREADS set to
-// it (bench/compare_torch_egc.sh does): the first two runs in
-// docs/performance.md were taken when the Swish layers and the attention pool
-// inside the model still ran on the default pool; they now use the model's
-// device (as in the third run, the table there), and the environment
-// variable only keeps any other default-device work in line.  A case whose
-// default pool differs is labelled "default pool N thr".
+// it (bench/compare_torch_egc.sh does): the model runs on its own device,
+// and the environment variable keeps any default-device work in line too.  A
+// case whose default pool differs is labelled "default pool N thr".
 //
 //   bench_egc [benchmark flags]
 //   bench_egc --export DIR   writes the parameters (visit_params order, with

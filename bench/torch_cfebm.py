@@ -10,16 +10,12 @@ forward + input gradient and forward + full backward at batch 64.
 import argparse
 import json
 import os
-import time
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-def load(d, name):
-    return torch.from_numpy(np.load(os.path.join(d, name + ".npy")))
+from torch_common import load, median_time
 
 
 class Conv(nn.Module):
@@ -71,19 +67,6 @@ class CFEBM(nn.Module):
         return self.head(h.flatten(1))
 
 
-def timeit(fn, repeats):
-    fn()  # warm-up (allocator, oneDNN primitive cache)
-    fn()
-    best = float("inf")
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    return times[len(times) // 2]
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--weights", required=True)
@@ -124,9 +107,9 @@ def main():
         "mkldnn": torch.backends.mkldnn.is_available(),
         "max_rel_err_energy": err_e,
         "max_rel_err_input_grad": err_g,
-        "forward_ms": 1e3 * timeit(fwd, a.repeats),
-        "forward_input_grad_ms": 1e3 * timeit(fwd_input_grad, a.repeats),
-        "forward_full_backward_ms": 1e3 * timeit(fwd_full, a.repeats),
+        "forward_ms": 1e3 * median_time(fwd, a.repeats),
+        "forward_input_grad_ms": 1e3 * median_time(fwd_input_grad, a.repeats),
+        "forward_full_backward_ms": 1e3 * median_time(fwd_full, a.repeats),
     }
     print(json.dumps(res) if a.json else res)
 

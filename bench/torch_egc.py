@@ -28,14 +28,11 @@ import os
 import sys
 import time
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-def load(d, name):
-    return torch.from_numpy(np.load(os.path.join(d, name + ".npy")))
+from torch_common import load, median_time
 
 
 def sinusoidal(t, dim, max_period=10000.0):
@@ -236,18 +233,6 @@ def compare(d, out, names):
     errs["param_grad_worst_name"] = worst_name
     errs["param_grad_global"] = num / den
     return errs
-
-
-def median_time(fn, repeats):
-    fn()  # warm-up (allocator, oneDNN primitive cache)
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    return times[len(times) // 2]
 
 
 def main():

@@ -1,0 +1,27 @@
+"""Helpers shared by the PyTorch side of the side-by-side benchmarks
+(torch_cfebm.py, torch_egc.py): loading ebm's exported .npy arrays and
+timing a call."""
+import os
+import time
+
+import numpy as np
+import torch
+
+
+def load(d, name):
+    """The array ebm exported as d/name.npy, as a tensor."""
+    return torch.from_numpy(np.load(os.path.join(d, name + ".npy")))
+
+
+def median_time(fn, repeats):
+    """Median wall time of fn() in seconds over `repeats` calls, after two
+    warm-up calls (allocator, oneDNN primitive cache)."""
+    fn()
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return times[len(times) // 2]
