@@ -167,8 +167,9 @@ const fast_config fast_configs[] = {
     {{5, 6, 9, 8, 8, 3, 2, 1}, path::panel, path::panel},     // 4x4 planes: 4 samples per chunk
     {{70, 4, 5, 4, 4, 4, 1, 0}, path::panel, path::panel},    // 1x1 planes: 64 per chunk, short last
     {{3, 2, 3, 5, 7, 3, 1, 0}, path::panel, path::panel},     // 3x5 planes: 64 samples per chunk
-    // Winograd F(2x2, 3x3): 3x3, stride 1, padding 1, even planes >= 8x8,
-    // >= 8 input channels (of the convolution the pass computes).
+    // Winograd: 3x3, stride 1, padding 1, even planes >= 8x8, >= 8 input
+    // channels (of the convolution the pass computes); F(4x4, 3x3) when both
+    // sides are multiples of 4, else F(2x2, 3x3).
     {{2, 8, 16, 16, 16, 3, 1, 1}, path::winograd, path::winograd},
     {{3, 12, 9, 8, 8, 3, 1, 1}, path::winograd, path::winograd},   // 8x8: several samples per chunk
     {{2, 9, 5, 8, 12, 3, 1, 1}, path::winograd, path::panel},      // gx from 5 channels: too few
@@ -177,6 +178,10 @@ const fast_config fast_configs[] = {
     {{2, 8, 8, 8, 24, 3, 1, 1}, path::winograd, path::winograd},   // 12 blocks a row
     {{1, 8, 11, 8, 40, 3, 1, 1}, path::winograd, path::winograd},  // 20 blocks a row: 16 + 4
     {{5, 10, 8, 12, 12, 3, 1, 1}, path::winograd, path::winograd}, // uneven split over threads
+    {{2, 8, 16, 18, 14, 3, 1, 1}, path::winograd, path::winograd},  // F(2x2): 18 rows
+    {{1, 8, 11, 10, 38, 3, 1, 1}, path::winograd, path::winograd},  // F(2x2): 19 blocks a row
+    {{1, 8, 9, 8, 72, 3, 1, 1}, path::winograd, path::winograd},    // F(4x4): 18 blocks a row
+    {{1, 32, 16, 64, 64, 3, 1, 1}, path::winograd, path::winograd}, // F(4x4): blocks of tile rows
 };
 
 }  // namespace
@@ -207,9 +212,16 @@ TEST_CASE("conv2d: float fast paths agree with double in all four passes") {
     CHECK(conv_kernels<cpu>::filter_gradient_direct<float>(g) == (g.out_plane() >= 64));
 #endif
     CHECK_FALSE(conv_kernels<cpu>::filter_gradient_direct<double>(g));
-    for (int threads : {1, 2}) {
-      nn::conv2d<double, cpu, act::swish> ref(c.cin, c.cout, c.k, c.s, c.p, true, cpu(threads));
-      nn::conv2d<float, cpu, act::swish> fast(c.cin, c.cout, c.k, c.s, c.p, true, cpu(threads));
+    CHECK(conv_kernels<cpu>::forward_path<float>(g, 0) != path::winograd);
+    CHECK(conv_kernels<cpu>::backward_data_path<float>(g, 0) != path::winograd);
+    // Winograd blocks of 4 (the default), 2 and none; threads 1 and 2.
+    for (auto [threads, block] : {std::pair{1, 4}, std::pair{2, 4}, std::pair{1, 2}, std::pair{2, 0}}) {
+      CAPTURE(threads);
+      CAPTURE(block);
+      cpu dev(threads);
+      dev.set_winograd_block(block);
+      nn::conv2d<double, cpu, act::swish> ref(c.cin, c.cout, c.k, c.s, c.p, true, dev);
+      nn::conv2d<float, cpu, act::swish> fast(c.cin, c.cout, c.k, c.s, c.p, true, dev);
       fast.weight() = tensor_cast<float>(ref.weight());
       fast.bias() = tensor_cast<float>(ref.bias());
       const shape in{c.n, c.cin, c.h, c.w}, out = ref.output_shape(in);
@@ -229,6 +241,23 @@ TEST_CASE("conv2d: float fast paths agree with double in all four passes") {
       for (std::size_t i = 0; i < pr.size(); ++i) CHECK(max_rel_diff(*pf[i].grad, *pr[i].grad) < 1e-5);
     }
   }
+}
+
+TEST_CASE("conv2d: Winograd's block size follows the plane") {
+  using K = conv_kernels<cpu>;
+  CHECK(K::winograd_tile(32, 32) == 4);
+  CHECK(K::winograd_tile(8, 8) == 4);
+  CHECK(K::winograd_tile(8, 72) == 4);
+  CHECK(K::winograd_tile(10, 8) == 2);
+  CHECK(K::winograd_tile(18, 14) == 2);
+  CHECK(K::winograd_tile(8, 38) == 2);
+  CHECK(K::winograd_tile(32, 32, 2) == 2);
+  cpu dev(1), copy = dev;
+  CHECK(dev.winograd_block() == 4);
+  copy.set_winograd_block(2);  // copies share the setting
+  CHECK(dev.winograd_block() == 2);
+  CHECK_THROWS_WITH_AS(dev.set_winograd_block(3), doctest::Contains("expected 0, 2 or 4, got 3"),
+                       std::invalid_argument);
 }
 
 TEST_CASE("conv2d: the derivative contract, every kernel/stride/padding/size/bias/activation") {

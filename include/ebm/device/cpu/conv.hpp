@@ -10,10 +10,12 @@
 //
 // * winograd (float, AVX-512, 3x3 stride-1 padding-1 convolutions of even
 //   planes >= 8x8 with >= 8 input channels, and their input gradients):
-//   Winograd's F(2x2, 3x3), 16 multiplies per 2x2 block and channel pair
-//   instead of 36 (detail/winograd.hpp).  The 4x4 input patches are read
-//   from the prepared copy of a 4x4 stride-2 view, and the 16 GEMMs run
-//   through the register tile of the direct path.
+//   Winograd's F(4x4, 3x3) when both sides are multiples of 4 (36
+//   multiplies per 4x4 block and channel pair instead of 144), else
+//   F(2x2, 3x3) (16 per 2x2 block instead of 36; detail/winograd.hpp).  The
+//   6x6 (4x4) input patches are read from the prepared copy of a 6x6
+//   stride-4 (4x4 stride-2) view, and the 36 (16) GEMMs run through the
+//   register tile of the direct path.
 // * direct (float, AVX-512, output planes wide enough that the extra columns
 //   and the last tile waste little): an 8-channel x 48-pixel register tile
 //   runs over the grid, reading the shifted input directly -- no im2col
@@ -264,6 +266,14 @@ struct direct_plan {
           std::fill_n(d0 + hi, wq - hi, T(0));
           continue;
         }
+#if defined(__AVX512F__)
+        if constexpr (std::is_same_v<T, float>) {
+          if (s == 2 || s == 4) {
+            deinterleave_row(src, sc, d0, W, s);
+            continue;
+          }
+        }
+#endif
         // Strided: pad the row once, then deinterleave its s phases.
         const index_t len = s * wq, n = std::clamp<index_t>(len - padding, 0, W);
         std::fill_n(rb, std::min(padding, len), T(0));
@@ -272,33 +282,58 @@ struct direct_plan {
         else
           std::copy_n(src, n, rb + padding);
         if (padding + n < len) std::fill(rb + padding + n, rb + len, T(0));
-        if (s == 2) {
-          T* d1 = d0 + sub_plane();
-#if defined(__AVX512F__)
-          if constexpr (std::is_same_v<T, float>) {
-            // Even and odd columns of 16 output positions from two vectors.
-            const __m512i ev = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-            const __m512i od = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-            for (index_t q = 0; q < wq; q += 16) {
-              const index_t n = std::min<index_t>(16, wq - q);
-              const __m512 a = _mm512_maskz_loadu_ps(tail_mask(2 * n), rb + 2 * q);
-              const __m512 b = _mm512_maskz_loadu_ps(tail_mask(std::max<index_t>(0, 2 * n - 16)), rb + 2 * q + 16);
-              _mm512_mask_storeu_ps(d0 + q, tail_mask(n), _mm512_permutex2var_ps(a, ev, b));
-              _mm512_mask_storeu_ps(d1 + q, tail_mask(n), _mm512_permutex2var_ps(a, od, b));
-            }
-            continue;
-          }
-#endif
-          for (index_t q = 0; q < wq; ++q) d0[q] = rb[2 * q], d1[q] = rb[2 * q + 1];
-        } else {
-          for (index_t rw = 0; rw < s; ++rw)
-            for (index_t q = 0; q < wq; ++q) d0[rw * sub_plane() + q] = rb[q * s + rw];
-        }
+        for (index_t rw = 0; rw < s; ++rw)
+          for (index_t q = 0; q < wq; ++q) d0[rw * sub_plane() + q] = rb[q * s + rw];
       }
     std::fill(out + body, out + prepared, T(0));
   }
   /// Scratch floats `prepare` needs after the prepared layout.
   index_t row_buffer() const { return stride * wq; }
+
+#if defined(__AVX512F__)
+  /// One row of a stride-2 or stride-4 layout: the row src (times sc when
+  /// non-null), zero-padded by `padding` on the left and to s wq on the
+  /// right, split into its s column phases at d0 + rw sub_plane().  Each
+  /// vector of the padded row is a masked load of the source (shifted up by
+  /// a permute where the left padding starts inside it, so nothing outside
+  /// the row is read), and the phases come out of rounds of even/odd
+  /// permutes.
+  void deinterleave_row(const float* src, const float* sc, float* d0, index_t W, index_t s) const {
+    const __m512i ev = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i od = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    const index_t end = std::min(padding + W, s * wq);  // padded positions [padding, end) hold data
+    auto load = [&](index_t base) {  // padded positions base .. base + 15
+      const index_t lo = std::clamp<index_t>(padding - base, 0, 16), hi = std::clamp<index_t>(end - base, 0, 16);
+      if (hi <= lo) return _mm512_setzero_ps();
+      const index_t first = base + lo - padding;  // source index of lane lo
+      const __mmask16 mk = tail_mask(hi - lo);
+      __m512 v = _mm512_maskz_loadu_ps(mk, src + first);
+      if (sc) v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(mk, sc + first));
+      if (lo > 0)  // move lanes 0 .. hi - lo up to lo .. hi
+        v = _mm512_maskz_permutexvar_ps(__mmask16(~tail_mask(lo)),
+                                        _mm512_sub_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                                         _mm512_set1_epi32(int(lo))),
+                                        v);
+      return v;
+    };
+    for (index_t q = 0; q < wq; q += 16) {
+      const __mmask16 mk = tail_mask(std::min<index_t>(16, wq - q));
+      if (s == 2) {
+        const __m512 a = load(2 * q), b = load(2 * q + 16);
+        _mm512_mask_storeu_ps(d0 + q, mk, _mm512_permutex2var_ps(a, ev, b));
+        _mm512_mask_storeu_ps(d0 + sub_plane() + q, mk, _mm512_permutex2var_ps(a, od, b));
+      } else {
+        const __m512 a0 = load(4 * q), a1 = load(4 * q + 16), a2 = load(4 * q + 32), a3 = load(4 * q + 48);
+        const __m512 e01 = _mm512_permutex2var_ps(a0, ev, a1), o01 = _mm512_permutex2var_ps(a0, od, a1);
+        const __m512 e23 = _mm512_permutex2var_ps(a2, ev, a3), o23 = _mm512_permutex2var_ps(a2, od, a3);
+        _mm512_mask_storeu_ps(d0 + q, mk, _mm512_permutex2var_ps(e01, ev, e23));
+        _mm512_mask_storeu_ps(d0 + sub_plane() + q, mk, _mm512_permutex2var_ps(o01, ev, o23));
+        _mm512_mask_storeu_ps(d0 + 2 * sub_plane() + q, mk, _mm512_permutex2var_ps(e01, od, e23));
+        _mm512_mask_storeu_ps(d0 + 3 * sub_plane() + q, mk, _mm512_permutex2var_ps(o01, od, o23));
+      }
+    }
+  }
+#endif
 
   /// f(tap, offset in the layout, offset in the plane, width) over the
   /// contiguous runs of every tap's window: one run per output row, or one
@@ -497,10 +532,12 @@ struct conv_kernels<cpu> {
   /// The implementation a pass takes (see the header comment).
   enum class conv_path { winograd, direct, panel, gemm };
 
-  /// The path of forward passes (and tangents) of this geometry with scalar T.
+  /// The path of forward passes (and tangents) of this geometry with scalar
+  /// T, with Winograd blocks up to `winograd_block` (cpu::winograd_block()).
   template <class T>
-  static conv_path forward_path(const conv_geometry& g) {
-    if (winograd_eligible<T>(g.in_channels, g.height, g.width, g.kernel, g.stride, g.padding))
+  static conv_path forward_path(const conv_geometry& g, int winograd_block = 4) {
+    if (winograd_block > 0 &&
+        winograd_eligible<T>(g.in_channels, g.height, g.width, g.kernel, g.stride, g.padding))
       return conv_path::winograd;
     if (direct_eligible<T>(forward_plan(g))) return conv_path::direct;
     if (panel_eligible<T>(g)) return conv_path::panel;
@@ -509,10 +546,11 @@ struct conv_kernels<cpu> {
   /// The path of input gradients; the direct one needs stride 1 and
   /// padding < kernel.
   template <class T>
-  static conv_path backward_data_path(const conv_geometry& g) {
+  static conv_path backward_data_path(const conv_geometry& g, int winograd_block = 4) {
     // A 3x3 stride-1 padding-1 input gradient is such a convolution from
     // Cout to Cin channels on the Ho x Wo (= H x W) plane.
-    if (winograd_eligible<T>(g.out_channels, g.out_height, g.out_width, g.kernel, g.stride, g.padding))
+    if (winograd_block > 0 &&
+        winograd_eligible<T>(g.out_channels, g.out_height, g.out_width, g.kernel, g.stride, g.padding))
       return conv_path::winograd;
     if (g.stride == 1 && g.padding < g.kernel && direct_eligible<T>(backward_plan(g)))
       return conv_path::direct;
@@ -521,10 +559,11 @@ struct conv_kernels<cpu> {
   }
 
   /// Whether a convolution with `cin` input channels on an h x w plane takes
-  /// Winograd's F(2x2, 3x3) (float, AVX-512): 3x3 kernel, stride 1, padding
-  /// 1, even planes of at least 8x8 (whole 2x2 blocks, tiles enough for the
-  /// GEMMs) and at least winograd_min_channels inputs (the GEMMs run over
-  /// them; with fewer the transforms cost more than they save).
+  /// Winograd (float, AVX-512): 3x3 kernel, stride 1, padding 1, even planes
+  /// of at least 8x8 (whole 2x2 blocks, tiles enough for the GEMMs) and at
+  /// least winograd_min_channels inputs (the GEMMs run over them; with fewer
+  /// the transforms cost more than they save).  winograd_tile() picks the
+  /// block size.
   template <class T>
   static bool winograd_eligible([[maybe_unused]] index_t cin, [[maybe_unused]] index_t h,
                                 [[maybe_unused]] index_t w, [[maybe_unused]] index_t k,
@@ -535,6 +574,13 @@ struct conv_kernels<cpu> {
              cin >= winograd_min_channels;
 #endif
     return false;
+  }
+
+  /// Winograd's output block size for an h x w plane: F(4x4, 3x3) when
+  /// both sides are multiples of 4 and `winograd_block` allows it, else
+  /// F(2x2, 3x3).
+  static int winograd_tile(index_t h, index_t w, int winograd_block = 4) {
+    return winograd_block >= 4 && h % 4 == 0 && w % 4 == 0 ? 4 : 2;
   }
 
   /// Whether filter gradients of this geometry take the direct kernel
@@ -589,13 +635,14 @@ struct conv_kernels<cpu> {
   static void backward(const cpu& dev, const conv_geometry& g, const T* x, const T* w,
                        const T* gy, const T* scale, T* gx, T* gw, T* gb, workspace<T>& ws) {
     if (g.batch == 0) return;
-    if (gx && backward_data_path<T>(g) == conv_path::winograd) {
+    const int wb = dev.winograd_block();
+    if (gx && backward_data_path<T>(g, wb) == conv_path::winograd) {
       run_winograd_backward_data(dev, g, w, gy, scale, gx, ws);
       gx = nullptr;
-    } else if (gx && backward_data_path<T>(g) == conv_path::direct) {
+    } else if (gx && backward_data_path<T>(g, wb) == conv_path::direct) {
       run_direct_backward_data(dev, g, w, gy, scale, gx, ws);
       gx = nullptr;
-    } else if (gx && backward_data_path<T>(g) == conv_path::panel) {
+    } else if (gx && backward_data_path<T>(g, wb) == conv_path::panel) {
       run_panel_backward_data(dev, g, w, gy, scale, gx, ws);
       gx = nullptr;
     }
@@ -747,16 +794,15 @@ struct conv_kernels<cpu> {
   static void run_forward(const cpu& dev, const conv_geometry& g, const T* x, const T* w,
                           workspace<T>& ws, const Epi& epi) {
     if (g.batch == 0) return;
-    if (forward_path<T>(g) == conv_path::winograd) {
+    const int wb = dev.winograd_block();
+    if (forward_path<T>(g, wb) == conv_path::winograd) {
       const index_t cin = g.in_channels;
-      pack_winograd(g.out_channels, cin, ws, [&](index_t co, index_t c, T* k9) {
-        std::copy_n(w + (co * cin + c) * 9, 9, k9);
-      });
-      run_winograd(dev, g.batch, cin, g.out_channels, g.height, g.width, x, static_cast<const T*>(nullptr),
-                   ws, epi);
+      winograd(
+          dev, g.batch, cin, g.out_channels, g.height, g.width, x, static_cast<const T*>(nullptr), ws,
+          [&](index_t co, index_t c, T* k9) { std::copy_n(w + (co * cin + c) * 9, 9, k9); }, epi);
       return;
     }
-    if (forward_path<T>(g) == conv_path::direct) {
+    if (forward_path<T>(g, wb) == conv_path::direct) {
       const detail::direct_plan p = forward_plan(g);
       pack_panels(p.cout, p.taps(), detail::direct_rows, ws,
                   [&](index_t co, index_t t) { return w[co * p.taps() + t]; });
@@ -764,7 +810,7 @@ struct conv_kernels<cpu> {
       run_direct(dev, g.batch, p, x, static_cast<const T*>(nullptr), ws, epi);
       return;
     }
-    if (forward_path<T>(g) == conv_path::panel) {
+    if (forward_path<T>(g, wb) == conv_path::panel) {
       run_panel_forward(dev, g, x, w, ws, epi);
       return;
     }
@@ -987,33 +1033,49 @@ struct conv_kernels<cpu> {
   }
 
   /// Packs U_xi = G g G^T of every kernel for the 16 GEMMs of Winograd's
-  /// F(2x2, 3x3): m output rows (padded to the direct_rows panels) by k
-  /// input channels, kernel(row, channel, g) writing the 3x3 kernel g.
-  /// Layout [xi][row panel][channel][row in panel], as gemm_tile reads it;
-  /// a panel's rows are transformed together so that each write is a run of
-  /// direct_rows floats (0.15 ms at 128 x 128 channels, a few percent of the
-  /// convolution; splitting it over threads did not pay).
-  template <class T, class F>
+  /// Packs the transformed 3x3 kernels for Winograd F(TM x TM, 3x3): m
+  /// output rows (padded to the direct_rows panels) by k input channels,
+  /// kernel(row, channel, g) writing the 3x3 kernel g.  Layout [xi][row
+  /// panel][channel][row in panel], as gemm_tile reads it; a panel's rows
+  /// are transformed together so that each write is a run of direct_rows
+  /// floats (0.15 ms at 128 x 128 channels for F(2x2, 3x3), a few percent of
+  /// the convolution; splitting it over threads did not pay).
+  template <int TM, class T, class F>
   static void pack_winograd(index_t m, index_t k, workspace<T>& ws, F kernel) {
-    constexpr index_t R = detail::direct_rows;
+    constexpr index_t R = detail::direct_rows, NX = (TM + 2) * (TM + 2);
     const index_t mp = round_up(m, R);
-    T* a = ws.packed_weights.resize(shape{16 * mp * k}).data();
-    T g[9], u[R][16];
+    T* a = ws.packed_weights.resize(shape{NX * mp * k}).data();
+    T g[9], u[R][NX];
     for (index_t ib = 0; ib < mp; ib += R)
       for (index_t c = 0; c < k; ++c) {
         for (index_t r = 0; r < R; ++r) {
           if (ib + r < m) {
             kernel(ib + r, c, g);
-            detail::winograd_kernel_transform(g, u[r]);
+            if constexpr (TM == 2) detail::winograd_kernel_transform(g, u[r]);
+            else detail::winograd4_kernel_transform(g, u[r]);
           } else {
-            std::fill_n(u[r], 16, T(0));
+            std::fill_n(u[r], NX, T(0));
           }
         }
-        for (index_t xi = 0; xi < 16; ++xi) {
+        for (index_t xi = 0; xi < NX; ++xi) {
           T* dst = a + xi * mp * k + ib * k + c * R;
           for (index_t r = 0; r < R; ++r) dst[r] = u[r][xi];
         }
       }
+  }
+
+  /// Packs kernel(row, channel, g) and runs Winograd with the tile size of
+  /// the h x w plane (the arguments of run_winograd follow `kernel`).
+  template <class T, class F, class Epi>
+  static void winograd(const cpu& dev, index_t batch, index_t k, index_t m, index_t h, index_t w,
+                       const T* x, const T* scale, workspace<T>& ws, F kernel, const Epi& epi) {
+    if (winograd_tile(h, w, dev.winograd_block()) == 4) {
+      pack_winograd<4>(m, k, ws, kernel);
+      run_winograd<4>(dev, batch, k, m, h, w, x, scale, ws, epi);
+    } else {
+      pack_winograd<2>(m, k, ws, kernel);
+      run_winograd<2>(dev, batch, k, m, h, w, x, scale, ws, epi);
+    }
   }
 
   /// The input gradient of a 3x3 stride-1 padding-1 convolution through
@@ -1023,26 +1085,28 @@ struct conv_kernels<cpu> {
   static void run_winograd_backward_data(const cpu& dev, const conv_geometry& g, const T* w,
                                          const T* gy, const T* scale, T* gx, workspace<T>& ws) {
     const index_t cin = g.in_channels, cout = g.out_channels;
-    pack_winograd(cin, cout, ws, [&](index_t c, index_t co, T* k9) {
-      const T* src = w + (co * cin + c) * 9;
-      for (index_t i = 0; i < 9; ++i) k9[i] = src[8 - i];
-    });
-    run_winograd(dev, g.batch, cout, cin, g.out_height, g.out_width, gy, scale, ws,
-                 [&](index_t off, index_t, const T* acc, index_t len) { std::copy_n(acc, len, gx + off); });
+    winograd(
+        dev, g.batch, cout, cin, g.out_height, g.out_width, gy, scale, ws,
+        [&](index_t c, index_t co, T* k9) {
+          const T* src = w + (co * cin + c) * 9;
+          for (index_t i = 0; i < 9; ++i) k9[i] = src[8 - i];
+        },
+        [&](index_t off, index_t, const T* acc, index_t len) { std::copy_n(acc, len, gx + off); });
   }
 
-  /// Winograd F(2x2, 3x3) over `batch` samples of k channels, h x w, into m
-  /// channels (weights packed by pack_winograd), x multiplied by `scale`
-  /// when non-null.  The tiles (one per 2x2 output block, ty wq + tx in a
+  /// Winograd F(TM x TM, 3x3) over `batch` samples of k channels, h x w,
+  /// into m channels (weights packed by pack_winograd<TM>), x multiplied by
+  /// `scale` when non-null.  The tiles (one per output block, ty wq + tx in a
   /// sample's grid) are processed in blocks small enough that the block's
   /// transformed input V[xi][channel][tile] and products M[xi][channel][tile]
   /// stay in L2: a few rows of tiles of one sample for large planes, or
   /// several whole samples for small ones.  Per block: the input transform of
-  /// each sample's prepared 4x4 stride-2 view (16 tiles a vector), the 16
-  /// GEMMs M_xi = U_xi V_xi by gemm_tile, and the output transform, whose 2x2
-  /// blocks are interleaved into rows of the output plane; once a sample's
-  /// plane is complete, epi(offset in NCHW, channel, plane, h w).
-  template <class T, class Epi>
+  /// each sample's prepared (TM + 2)^2, stride-TM view (16 tiles a vector),
+  /// the (TM + 2)^2 GEMMs M_xi = U_xi V_xi by gemm_tile, and the output
+  /// transform, whose blocks are interleaved into rows of the output plane;
+  /// once a sample's plane is complete, epi(offset in NCHW, channel, plane,
+  /// h w).
+  template <int TM, class T, class Epi>
   static void run_winograd([[maybe_unused]] const cpu& dev, [[maybe_unused]] index_t batch,
                            [[maybe_unused]] index_t k, [[maybe_unused]] index_t m,
                            [[maybe_unused]] index_t h, [[maybe_unused]] index_t w,
@@ -1052,12 +1116,13 @@ struct conv_kernels<cpu> {
     if constexpr (std::is_same_v<T, float>) {
       using detail::tail_mask;
       constexpr index_t R = detail::direct_rows, P = detail::direct_pixels;
-      const detail::direct_plan p = detail::direct_plan::make(k, m, h, w, 4, 2, 1);
+      constexpr index_t TA = TM + 2, NX = TA * TA;  // patch side, transformed values
+      const detail::direct_plan p = detail::direct_plan::make(k, m, h, w, TA, TM, 1);
       const index_t th = p.out_height, tw = p.out_width, wq = p.wq, grid = th * wq;
       const index_t mp = round_up(m, R), plane = h * w, in_sample = k * plane;
       const index_t tasks = std::max<index_t>(1, std::min<index_t>(dev.threads(), batch));
-      // Block size: V and M of a block take 64 (k + mp) bytes a column.
-      const index_t bmax = std::max<index_t>(P, winograd_block_bytes / (64 * (k + mp)) / P * P);
+      // Block size: V and M of a block take 4 NX (k + mp) bytes a column.
+      const index_t bmax = std::max<index_t>(P, winograd_block_bytes / (4 * NX * (k + mp)) / P * P);
       auto waste = [&](index_t cols) { return double(round_up(cols, P)) / double(cols); };
       index_t bs = 1, br = th;  // samples and tile rows per block
       if (grid <= bmax) {
@@ -1071,7 +1136,7 @@ struct conv_kernels<cpu> {
       }
       const index_t ld = round_up(bs * br * wq, P);  // columns of V and M
       // V_xi and M_xi lie vstride and mstride floats apart; the extra cache
-      // line keeps the 16 rows a transform touches out of one L1 set (a
+      // line keeps the NX rows a transform touches out of one L1 set (a
       // multiple of 4 KiB apart they would evict each other).
       const index_t vstride = k * ld + 16, mstride = mp * ld + 16;
       const index_t* tap = p.shifts(ws.shifts.resize(shape{p.taps()}).data());
@@ -1085,8 +1150,8 @@ struct conv_kernels<cpu> {
       auto task = [&](index_t t) {
         auto& sl = ws.at(t);
         float* xp = sl.prepared.resize(shape{bs * (p.prepared + p.row_buffer())}).data();
-        float* V = sl.col.resize(shape{16 * vstride}).data();
-        float* M = sl.pack.resize(shape{16 * mstride}).data();
+        float* V = sl.col.resize(shape{NX * vstride}).data();
+        float* M = sl.pack.resize(shape{NX * mstride}).data();
         float* out = sl.gw.resize(shape{bs * m * plane}).data();
         const index_t n_end = batch * (t + 1) / tasks;
         for (index_t n0 = batch * t / tasks; n0 < n_end; n0 += bs) {
@@ -1100,29 +1165,64 @@ struct conv_kernels<cpu> {
             for (index_t s = 0; s < cnt; ++s) {
               const float* xs = xp + s * (p.prepared + p.row_buffer()) + ty0 * wq;
               for (index_t c = 0; c < k; ++c) {
-                const index_t* sh = tap + c * 16;
+                const index_t* sh = tap + c * NX;
                 for (index_t j0 = 0; j0 < span; j0 += 16) {
                   // The last vector may read past the rows, inside the layout.
-                  __m512 d[16], v[16];
-                  for (int i = 0; i < 16; ++i) d[i] = _mm512_loadu_ps(xs + sh[i] + j0);
-                  detail::winograd_input_transform(d, v);
                   const __mmask16 mk = tail_mask(span - j0);
                   float* dst = V + c * ld + s * span + j0;
-                  for (int xi = 0; xi < 16; ++xi) _mm512_mask_storeu_ps(dst + xi * vstride, mk, v[xi]);
+                  if constexpr (TM == 4) {
+                    detail::winograd4_input_transform(xs + j0, sh, dst, vstride, mk);
+                  } else {
+                    __m512 d[16], v[16];
+                    for (int i = 0; i < 16; ++i) d[i] = _mm512_loadu_ps(xs + sh[i] + j0);
+                    detail::winograd_input_transform(d, v);
+                    for (int xi = 0; xi < 16; ++xi) _mm512_mask_storeu_ps(dst + xi * vstride, mk, v[xi]);
+                  }
                 }
               }
             }
             if (cols > used)  // columns of the last GEMM tile past the tiles
-              for (index_t xi = 0; xi < 16; ++xi)
+              for (index_t xi = 0; xi < NX; ++xi)
                 for (index_t c = 0; c < k; ++c) {
                   float* r = V + xi * vstride + c * ld;
                   std::fill(r + used, r + cols, 0.0f);
                 }
-            for (index_t xi = 0; xi < 16; ++xi)
+            for (index_t xi = 0; xi < NX; ++xi)
               for (index_t j0 = 0; j0 < cols; j0 += P)
                 for (index_t cb = 0; cb < mp; cb += R)
                   detail::gemm_tile<R, P / 16>(k, A + (xi * mp + cb) * k, V + xi * vstride + j0, gs,
                                                M + xi * mstride + cb * ld + j0, ld);
+            if constexpr (TM == 4) {
+              // 16 consecutive tile columns a vector, across tile rows; the
+              // 4x4 blocks of each row's run of valid tiles (tx < tw) are
+              // copied into the plane from the interleaved rows.
+              alignas(64) float yb[4][64];
+              for (index_t s = 0; s < cnt; ++s)
+                for (index_t co = 0; co < m; ++co) {
+                  const float* src = M + co * ld + s * span;
+                  float* o = out + (s * m + co) * plane;
+                  for (index_t j0 = 0; j0 < span; j0 += 16) {
+                    const index_t n = std::min<index_t>(16, span - j0);
+                    detail::winograd4_output_transform(src + j0, mstride, tail_mask(n), yb);
+                    index_t ty = (j0 / wq), tx = j0 - ty * wq;
+                    for (index_t l = 0; l < n;) {
+                      if (tx >= tw) {  // an extra column of the grid
+                        l += wq - tx, tx = 0, ++ty;
+                        continue;
+                      }
+                      const index_t len = std::min(tw - tx, n - l), nf = 4 * len;
+                      for (int i = 0; i < 4; ++i) {
+                        float* row = o + (4 * (ty0 + ty) + i) * w + 4 * tx;
+                        for (index_t q = 0; q < nf; q += 16) {
+                          const __mmask16 mq = tail_mask(nf - q);
+                          _mm512_mask_storeu_ps(row + q, mq, _mm512_maskz_loadu_ps(mq, yb[i] + 4 * l + q));
+                        }
+                      }
+                      l += len, tx += len;
+                    }
+                  }
+                }
+            } else {
             for (index_t s = 0; s < cnt; ++s)
               for (index_t co = 0; co < m; ++co) {
                 const float* src = M + co * ld + s * span;
@@ -1145,6 +1245,7 @@ struct conv_kernels<cpu> {
                     }
                   }
               }
+            }
           }
           for (index_t s = 0; s < cnt; ++s)
             for (index_t co = 0; co < m; ++co)
