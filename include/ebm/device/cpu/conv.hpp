@@ -291,6 +291,32 @@ struct direct_plan {
   index_t row_buffer() const { return stride * wq; }
 
 #if defined(__AVX512F__)
+  /// unprepare's row for stride 2: dst[w] = phase (w + padding) % 2 at
+  /// column (w + padding) / 2, 0 where the layout does not hold it.  The two
+  /// phases are interleaved by permutes and stored with masks, shifted by a
+  /// permute where the padding starts inside a vector (nothing outside the
+  /// row is written).
+  void interleave_row(const float* row, float* dst, index_t W) const {
+    const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i hi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+    const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const index_t held = 2 * wq;  // padded positions the layout holds
+    if (held - padding < W) std::fill_n(dst, W, 0.0f);
+    const index_t end = std::min(W + padding, held);  // padded positions [padding, end) are written
+    auto store = [&](index_t base, __m512 v) {  // v: padded positions base .. base + 15
+      const index_t a = std::clamp<index_t>(padding - base, 0, 16), b = std::clamp<index_t>(end - base, 0, 16);
+      if (b <= a) return;
+      if (a > 0) v = _mm512_permutexvar_ps(_mm512_add_epi32(iota, _mm512_set1_epi32(int(a))), v);
+      _mm512_mask_storeu_ps(dst + base + a - padding, tail_mask(b - a), v);
+    };
+    for (index_t q = 0; q < wq; q += 16) {
+      const __mmask16 mk = tail_mask(std::min<index_t>(16, wq - q));
+      const __m512 p0 = _mm512_maskz_loadu_ps(mk, row + q), p1 = _mm512_maskz_loadu_ps(mk, row + sub_plane() + q);
+      store(2 * q, _mm512_permutex2var_ps(p0, lo, p1));
+      store(2 * q + 16, _mm512_permutex2var_ps(p0, hi, p1));
+    }
+  }
+
   /// One row of a stride-2 or stride-4 layout: the row src (times sc when
   /// non-null), zero-padded by `padding` on the left and to s wq on the
   /// right, split into its s column phases at d0 + rw sub_plane().  Each
@@ -398,6 +424,14 @@ struct direct_plan {
           std::copy_n(row + padding, W, dst);
           continue;
         }
+#if defined(__AVX512F__)
+        if constexpr (std::is_same_v<T, float>) {
+          if (s == 2) {
+            interleave_row(row, dst, W);
+            continue;
+          }
+        }
+#endif
         // Phase rw holds the columns w = q s + rw - padding.
         std::fill_n(dst, W, T(0));
         for (index_t rw = 0; rw < s; ++rw) {
