@@ -115,30 +115,47 @@ int cmd_generate(const options& o) {
 }
 
 int cmd_denoise(const options& o) {
-  model_t m = load_model(o.str("--checkpoint", ""));
+  model_t m = load_model(o.str("--checkpoint", ""), static_cast<int>(o.integer("--threads", 0)));
   const index_t n = o.integer("--n", 10);
-  const double sigma = o.real("--sigma", 0.3);
   const int top = m.levels() - 1;
-  const int start = static_cast<int>(o.integer("--start-level", std::max(0, top - 1)));
+  const std::string method = o.str("--method", "posterior");
+  if (method != "posterior" && method != "refine")
+    throw ebm::error("--method must be posterior or refine, got '" + method + "'");
+  ebm::cf_ebm::denoise_options d;
+  d.sigma = o.real("--sigma", d.sigma);
+  d.temperature = o.real("--temperature", d.temperature);
+  d.data_weight = o.real("--data-weight", d.data_weight);
+  d.fine_steps = static_cast<int>(o.integer("--steps", d.fine_steps));
+  d.sample = o.flag("--sample");
+  d.chains = static_cast<int>(o.integer("--chains", d.chains));
+  d.start_level = static_cast<int>(o.integer("--start-level", std::max(0, top - 1)));
   const std::uint64_t seed = static_cast<std::uint64_t>(o.integer("--seed", 1));
   const auto test = load_images(o, false);
   o.str("--out", "");  // read later, by out_path()
   o.reject_unknown();
+  const double sigma = d.sigma;
 
   const tensor clean = pick(test, n, seed);
   tensor noisy(clean.shape());
   ebm::philox rng(seed, 2);
   rng.fill_normal<float>(noisy.span(), 0.0f, float(sigma));
   for (index_t i = 0; i < noisy.size(); ++i) noisy[i] = std::clamp(noisy[i] + clean[i], -1.0f, 1.0f);
-  // Coarse-to-fine denoising: the noisy image pooled down to `start` (pooling
-  // averages the noise away), then the chain up through the stages.
-  const tensor denoised = m.refine(noisy, start, rng);
+  const auto t0 = clock_type::now();
+  tensor denoised;
+  if (method == "refine") {
+    // Coarse-to-fine chain: the noisy image pooled down to the start level,
+    // then the stages up.  It forgets the observation after the start.
+    if (d.start_level < 0 || d.start_level > top) throw ebm::error("--method refine needs --start-level in [0, top]");
+    denoised = m.refine(noisy, d.start_level, rng);
+  } else {
+    denoised = m.denoise(noisy, rng, d);
+  }
+  const double secs = seconds_since(t0);
   const double before = psnr(noisy, clean), after = psnr(denoised, clean);
   const fs::path grid = out_path(o, "denoise.png");
   save_rows(grid, {&clean, &noisy, &denoised});
-  const int r0 = m.cfg().resolution(start);
-  std::printf("denoising %lld test images, sigma %.2f, chain from %dx%d up: PSNR %.2f dB -> %.2f dB\n",
-              static_cast<long long>(clean.extent(0)), sigma, r0, r0, before, after);
+  std::printf("denoising %lld test images, sigma %.2f, %s: PSNR %.2f dB -> %.2f dB (%.1f s)\n",
+              static_cast<long long>(clean.extent(0)), sigma, method.c_str(), before, after, secs);
   std::cout << "grid (rows: clean, noisy, denoised): " << grid.string() << std::endl;
   return 0;
 }

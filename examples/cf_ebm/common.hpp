@@ -40,7 +40,8 @@ int cmd_inpaint(const options& o);
 int cmd_ood(const options& o);
 int cmd_translate(const options& o);
 
-/// Loads a trained model from a checkpoint written by `train`.
-model_t load_model(const fs::path& checkpoint);
+/// Loads a trained model from a checkpoint written by `train`, computing on
+/// `threads` worker threads (0: all cores).
+model_t load_model(const fs::path& checkpoint, int threads = 0);
 
 }  // namespace cfx

@@ -2,7 +2,7 @@
 //
 //   ebm_cf_ebm train     [--preset demo|hour|paper] [--out DIR] [--resume] ...
 //   ebm_cf_ebm generate  --checkpoint F [--mode fine|chain] [--n 64] [--samples-out F.idx]
-//   ebm_cf_ebm denoise   --checkpoint F [--sigma 0.3]
+//   ebm_cf_ebm denoise   --checkpoint F [--sigma 0.3] [--method posterior|refine]
 //   ebm_cf_ebm inpaint   --checkpoint F [--completions 6]
 //   ebm_cf_ebm ood       --checkpoint F
 //   ebm_cf_ebm translate --checkpoint TARGET_MODEL --source-classes 7
@@ -21,7 +21,7 @@ const char* usage = R"(usage: ebm_cf_ebm COMMAND [options]
 commands
   train      train a CF-EBM (Algorithm 1), writing checkpoints, sample grids and train_log.csv
   generate   sample a trained model: --mode chain (through every stage, default) or fine (Algorithm 2)
-  denoise    Langevin from noisy test images; PSNR before and after
+  denoise    posterior Langevin from noisy test images (energy + data term, coarse to fine); PSNR before and after
   inpaint    complete a masked 16x16 square (25% of the image); only masked pixels move
   ood        energies of the test set against noise, constant images, interpolations and digits; AUROC
   translate  image-to-image translation with a target-domain model, with generative saliency maps
@@ -48,7 +48,16 @@ sampling commands
   --n N               number of images
   --seed N            random seed
   generate: --mode chain|fine   --samples-out FILE.idx (unsigned bytes, for outside tools)
-  denoise:  --sigma S (noise std in [-1,1] units, default 0.3)   --steps T (default: the model's)
+  --threads N         worker threads (denoise; default: all cores)
+  denoise:  --sigma S (noise std in [-1,1] units, default 0.3, known to the denoiser)
+            --method posterior (default): the observation pooled to --start-level (default: one below the
+                finest), then at every level up Langevin on E(x) + w/2 |x - y_level|^2 with
+                w = min(data-weight * temperature / sigma_level^2, 1 / step size), sigma halving per level down
+            --temperature TAU (the prior is exp(-E/TAU); default 0.02, CF-EBM's sampler; 0: the checkpoint's own
+                noise / step size)   --data-weight L (default 1)
+            --steps T (steps at the finest level, default 6; -1: the model's)
+            --sample (sample at temperature TAU instead of the model's noise-decaying chain)   --chains K (averaged)
+            --method refine: the old coarse-to-fine chain from --start-level, which forgets the observation
   inpaint:  --completions K (default 6)
   translate: --source-classes LIST (Fashion-MNIST source domain) or --source-images DIR
 )";

@@ -117,9 +117,9 @@ int cmd_train(const options& o) {
   return 0;
 }
 
-model_t load_model(const fs::path& checkpoint) {
+model_t load_model(const fs::path& checkpoint, int threads) {
   if (checkpoint.empty()) throw ebm::error("--checkpoint FILE is required (written by `ebm_cf_ebm train`)");
-  return model_t::from_checkpoint(ebm::io::checkpoint::load(checkpoint));
+  return model_t::from_checkpoint(ebm::io::checkpoint::load(checkpoint), threads > 0 ? ebm::cpu(threads) : ebm::cpu());
 }
 
 }  // namespace cfx

@@ -41,6 +41,7 @@
 #include "energy/gaussian.hpp"
 #include "energy/gaussian_mixture.hpp"
 #include "energy/network.hpp"
+#include "energy/posterior.hpp"
 
 // samplers
 #include "sample/chain_stats.hpp"

@@ -15,13 +15,46 @@
 // to `level`, then the stages from there up.  With a mask (1 = missing) the
 // observed pixels are held at x's values at every level (a coarse pixel is
 // observed only if all four of its fine pixels are), so only the missing
-// ones move: coarse-to-fine denoising and inpainting.
+// ones move: coarse-to-fine inpainting.  refine() forgets a noisy image
+// after the start, so it makes a new sample rather than a denoised one.
+//
+// denoise(y, rng, options) samples (or descends) the posterior
+// p(x | y) ∝ p(x) N(y; x, sigma^2 I) for known noise sigma, coarse to fine: y
+// is pooled down to the start level (each 2x2 pooling halves the noise's
+// standard deviation, sigma_l = sigma / 2^(top - l)), and at every level from
+// there up the chain runs on the posterior energy (energy/posterior.hpp)
+//   U_l(x) = E_l(x) + (w_l / 2) ||x - pool(y)_l||^2,
+// started from the upsampled result of the level below.
+//
+// Temperature.  The update x <- x - (s/2) grad U + sqrt(eta) eps is the
+// unadjusted Langevin algorithm with step h = eta on U / tau, tau = eta / s:
+// it samples exp(-U / tau), not exp(-U).  A prior learned with this sampler
+// is exp(-E / tau), so the posterior exp(-E/tau - |x - y|^2 / (2 sigma^2)) is
+// exp(-U / tau) with U = E + (tau / sigma^2) / 2 |x - y|^2: w = tau / sigma^2
+// (times a user factor lambda).  The explicit step is a contraction on the
+// data term only while w s / 2 < 1, so w is capped at 1 / s (at small sigma
+// the coarse levels reach the cap: the pooled observation is then followed
+// closely).  Which tau?  CF-EBM's published sampler has eta_0 = 2e-2, s = 1:
+// tau = 0.02, the default.  A checkpoint trained with far less noise (the
+// example's presets use eta_0 = 2.25e-4) is trained as a short gradient
+// descent whose temperature the training does not pin down; with its own
+// tau the data term is negligible and the chain forgets y (docs/cf-ebm.md
+// has the numbers), so the default stays 0.02.
+//
+// The chain at every level is the model's own sampler (noise decaying to 0:
+// close to a MAP descent), the coarser levels running their T_l steps and the
+// finest level `fine_steps` (default 6): the fine energy learnt to refine
+// upsampled coarse images in T steps, and longer chains at 32x32 drift back
+// towards the observation's noise (measured, docs/cf-ebm.md).  `sample`
+// instead runs at temperature tau (constant eta = tau s) and averages
+// `chains` chains (the posterior mean).
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "../energy/cf_ebm.hpp"
 #include "../energy/network.hpp"
+#include "../energy/posterior.hpp"
 #include "../io/checkpoint.hpp"
 #include "../nn/pool.hpp"
 #include "../nn/upsample.hpp"
@@ -48,6 +81,23 @@ struct langevin_options {
 
 /// Adapter that makes every parameter of every stage visible to the
 /// checkpoint functions (energy::visit_params shows the active stage only).
+/// Posterior denoising settings (model::denoise; the top of this file).
+struct denoise_options {
+  double sigma = 0.3;          ///< noise standard deviation of the observation (known)
+  /// tau: the prior is taken as exp(-E / tau), so the data term is weighted
+  /// w = lambda tau / sigma^2.  0: the temperature of the model's own sampler,
+  /// eta_0 / s.  The default is CF-EBM's published sampler (eta_0 = 2e-2, s = 1).
+  double temperature = 2e-2;
+  double data_weight = 1;      ///< lambda, scales the data term
+  int start_level = -1;        ///< level the chain starts at (-1: one below the finest)
+  int fine_steps = 6;          ///< steps at the finest level (-1: the model's T); coarser levels run their T
+  /// false: the model's own sampler (noise eta_t decaying to 0: a MAP-like
+  /// descent); true: sample at temperature tau (constant noise eta = tau s)
+  /// and average `chains` chains (the posterior mean).
+  bool sample = false;
+  int chains = 1;
+};
+
 template <class Net>
 struct all_stages {
   Net* net;
@@ -202,6 +252,62 @@ class model {
       for (T& v : y) v = std::clamp(v, T(-1), T(1));
     }
     return y;
+  }
+
+  /// Coarse-to-fine posterior denoising (see the top of this file).
+  /// `noisy` is [N, C, H, W] at the finest resolution, y = x + N(0, sigma^2 I).
+  tensor<T> denoise(const tensor<T>& noisy, philox& rng, const denoise_options& o = {}) {
+    const int top = levels() - 1;
+    const int start = o.start_level < 0 ? std::max(0, top - 1) : o.start_level;
+    EBM_REQUIRE(start <= top, "cf_ebm::model::denoise: start level ", start, " out of range [0, ", levels(), ")");
+    EBM_REQUIRE(o.sigma > 0 && o.temperature >= 0 && o.data_weight >= 0 && o.chains >= 1 && o.fine_steps >= -1,
+                "cf_ebm::model::denoise: need sigma > 0, temperature >= 0, data_weight >= 0, chains >= 1 and "
+                "fine_steps >= -1");
+    const index_t r = cfg().resolution(top);
+    EBM_REQUIRE(noisy.rank() == 4 && noisy.extent(1) == cfg().image_channels && noisy.extent(2) == r &&
+                    noisy.extent(3) == r,
+                "cf_ebm::model::denoise: expected images [N, ", cfg().image_channels, ", ", r, ", ", r, "], got ",
+                noisy.shape());
+    // The observation at every level: 2x2 average pooling halves the noise's
+    // standard deviation.
+    std::vector<tensor<T>> ys(static_cast<std::size_t>(top + 1));
+    ys[static_cast<std::size_t>(top)] = noisy;
+    for (int l = top; l > start; --l)
+      ys[static_cast<std::size_t>(l - 1)] = nn::avg_pool2x2<T>(ys[static_cast<std::size_t>(l)].view(), dev_);
+    const double s = sampling_.step_size;
+    const double tau = o.temperature > 0 ? o.temperature : sampling_.noise / s;
+    // chains replicated in blocks of N (posterior_energy pairs chain i with observation i mod N)
+    const tensor<T>& y0 = ys[static_cast<std::size_t>(start)];
+    const index_t n = noisy.extent(0);
+    tensor<T> x(y0.shape().with(0, n * o.chains));
+    for (int k = 0; k < o.chains; ++k) std::copy_n(y0.data(), y0.size(), x.data() + index_t(k) * y0.size());
+    for (int l = start; l <= top; ++l) {
+      if (l > start) x = nn::upsample2x<T>(x, nn::upsample_mode::nearest, dev_);
+      const double sigma_l = o.sigma / double(1 << (top - l));
+      // w s / 2 <= 1/2: the explicit step on the data term stays a contraction.
+      const T w = T(std::min(o.data_weight * tau / (sigma_l * sigma_l), 1 / s));
+      const int steps = l == top && o.fine_steps >= 0 ? o.fine_steps : langevin_steps(l);
+      with_stage(l, [&] {
+        auto e = energy_of(net_);
+        auto post = posterior_of(e, ys[static_cast<std::size_t>(l)], w);
+        if (o.sample) {
+          langevin<T> sampler(schedule::constant<T>(T(s)), schedule::constant<T>(T(tau * s)));
+          if (sampling_.clamp) sampler.clamp(T(-1), T(1));
+          if (sampling_.clip_grad_norm > 0) sampler.clip_grad_norm(T(sampling_.clip_grad_norm));
+          sampler.run(post, x, steps, rng);
+        } else {
+          sampling_.template make<T>().run(post, x, steps, rng);
+        }
+      });
+      for (T& v : x) v = std::clamp(v, T(-1), T(1));
+    }
+    if (o.chains == 1) return x;
+    tensor<T> mean(noisy.shape());
+    mean.fill(T(0));
+    for (int k = 0; k < o.chains; ++k)
+      for (index_t i = 0; i < mean.size(); ++i) mean[i] += x[index_t(k) * mean.size() + i];
+    for (T& v : mean) v /= T(o.chains);
+    return mean;
   }
 
   // ------------------------------------------------------- checkpointing --
