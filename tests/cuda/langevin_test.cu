@@ -12,6 +12,7 @@
 #include <ebm/sample/langevin.hpp>
 
 #include "common.hpp"
+#include "network_check.hpp"
 
 using namespace ebm;
 using namespace ebm::cuda_test;
@@ -56,14 +57,6 @@ void check_gaussian_against_host() {
   gaussian_langevin(xd, m, P, steps, schedule::constant<T>(s), schedule::constant<T>(s), dev_rng);
   CHECK(dev_rng.offset() == host_rng.offset());
   CHECK(max_rel_diff(xd, xh) <= tol<T>(1e-4, 1e-11));
-}
-
-template <class T>
-void copy_params(auto& from_host, auto& to_dev) {
-  auto h = collect_params(from_host);
-  auto d = collect_params(to_dev);
-  REQUIRE(h.size() == d.size());
-  for (std::size_t i = 0; i < h.size(); ++i) copy(*h[i].value, *d[i].value);
 }
 
 template <class T, class D>

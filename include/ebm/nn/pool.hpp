@@ -11,6 +11,13 @@
 #include "../device/cpu/device.hpp"
 #include "layer.hpp"
 
+namespace ebm {
+/// Pooling and upsampling kernels of devices other than the host
+/// (device/cuda/spatial.hpp); the layers below dispatch to them.
+template <class D>
+struct spatial_kernels;
+}  // namespace ebm
+
 namespace ebm::nn {
 
 namespace detail {
@@ -107,26 +114,43 @@ class avg_pool2d {
     detail::check_pool_input(x.shape(), "avg_pool2d::forward");
     in_ = x.shape();
     y_.resize(detail::pooled_shape(in_));
-    avg_pool2x2<T>(x.view(), y_.view(), dev_);
+    pool(x, y_);
     return y_;
   }
   const tensor_type& backward(const tensor_type& gy, grad g = grad::input) {
     require_same_shape(y_.shape(), gy.shape(), "avg_pool2d::backward (gy)");
-    if (wants_input(g)) avg_pool2x2_backward<T>(gy.view(), gx_.resize(in_).view(), dev_);
+    if (wants_input(g)) unpool(gy, gx_.resize(in_));
     return gx_;
   }
   const tensor_type& forward_tangent(const tensor_type& dx) {
     require_same_shape(in_, dx.shape(), "avg_pool2d::forward_tangent (dx)");
-    avg_pool2x2<T>(dx.view(), dy_.resize(y_.shape()).view(), dev_);
+    pool(dx, dy_.resize(y_.shape()));
     return dy_;
   }
   const tensor_type& backward_tangent(const tensor_type& dgy, grad g = grad::input) {
     require_same_shape(y_.shape(), dgy.shape(), "avg_pool2d::backward_tangent (dgy)");
-    if (wants_input(g)) avg_pool2x2_backward<T>(dgy.view(), dgx_.resize(in_).view(), dev_);
+    if (wants_input(g)) unpool(dgy, dgx_.resize(in_));
     return dgx_;
   }
 
  private:
+  // The host functions above, or the device's spatial_kernels (looked up
+  // when the layer is instantiated, so the device header may come later).
+  void pool(const tensor_type& x, tensor_type& y) {
+    if constexpr (std::is_same_v<D, cpu>)
+      avg_pool2x2<T>(x.view(), y.view(), dev_);
+    else
+      spatial_kernels<D>::template avg_pool2x2<T>(dev_, x.data(), y.data(), x.extent(0) * x.extent(1),
+                                                  x.extent(2), x.extent(3));
+  }
+  void unpool(const tensor_type& gy, tensor_type& gx) {
+    if constexpr (std::is_same_v<D, cpu>)
+      avg_pool2x2_backward<T>(gy.view(), gx.view(), dev_);
+    else
+      spatial_kernels<D>::template avg_pool2x2_backward<T>(dev_, gy.data(), gx.data(), gx.extent(0) * gx.extent(1),
+                                                           gx.extent(2), gx.extent(3));
+  }
+
   D dev_;
   shape in_;
   tensor_type y_, gx_, dy_, dgx_;

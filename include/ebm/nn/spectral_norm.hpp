@@ -10,10 +10,18 @@
 // power iteration advances only in refresh() (the trainer calls it after
 // every optimizer step), never inside a pass: derivatives are those of a
 // fixed function, and finite-difference checks see a deterministic block.
+//
+// The matrix-vector products, dot products and the rank-1 correction run
+// through blas<D> and elementwise<D>, so the block works on any device whose
+// tensors it wraps (on the GPU, sigma and the norms come back to the host as
+// single scalars).
 #include <cmath>
 #include <string_view>
+#include <type_traits>
 
 #include "../core/philox.hpp"
+#include "../device/cpu/blas.hpp"
+#include "../device/cpu/elementwise.hpp"
 #include "init.hpp"
 #include "layer.hpp"
 
@@ -26,6 +34,7 @@ class spectral_norm {
   using device_type = typename Inner::device_type;
   using tensor_type = tensor<value_type, device_type>;
   using T = value_type;
+  using D = device_type;
 
   /// Wraps `inner`; runs `init_iterations` power iterations from a random u.
   /// With `enabled == false` the block is a transparent pass-through (sigma
@@ -34,9 +43,11 @@ class spectral_norm {
       : inner_(std::move(inner)), w_(inner_.weight()), enabled_(enabled) {
     rows_ = w_.extent(0);
     cols_ = w_.size() / rows_;
-    gw_ = tensor_type(w_.shape());
-    u_ = tensor_type(shape{rows_});
-    v_ = tensor_type(shape{cols_});
+    gw_ = make(w_.shape());
+    u_ = make(shape{rows_});
+    v_ = make(shape{cols_});
+    wv_ = make(shape{rows_});
+    scalar_ = make(shape{1});
     reset_vectors(detail::default_init_rng(), init_iterations);
   }
 
@@ -48,31 +59,16 @@ class spectral_norm {
   /// sigma = u^T W v at the current weight (1 when disabled).
   T sigma() const {
     if (!enabled_) return T(1);
-    T s = 0;
-    for (index_t i = 0; i < rows_; ++i) {
-      T wv = 0;
-      const T* row = w_.data() + i * cols_;
-      for (index_t j = 0; j < cols_; ++j) wv += row[j] * v_[j];
-      s += u_[i] * wv;
-    }
-    return s;
+    gemv(false, w_, v_, wv_);  // W v
+    return dot(u_, wv_);
   }
 
   /// One (or more) power iterations: v = normalize(W^T u), u = normalize(W v).
   void power_iteration(int iterations = 1) {
     for (int it = 0; it < iterations; ++it) {
-      for (index_t j = 0; j < cols_; ++j) v_[j] = 0;
-      for (index_t i = 0; i < rows_; ++i) {
-        const T* row = w_.data() + i * cols_;
-        for (index_t j = 0; j < cols_; ++j) v_[j] += row[j] * u_[i];
-      }
+      gemv(true, w_, u_, v_);
       normalize(v_);
-      for (index_t i = 0; i < rows_; ++i) {
-        const T* row = w_.data() + i * cols_;
-        T s = 0;
-        for (index_t j = 0; j < cols_; ++j) s += row[j] * v_[j];
-        u_[i] = s;
-      }
+      gemv(false, w_, v_, u_);
       normalize(u_);
     }
   }
@@ -110,8 +106,7 @@ class spectral_norm {
                 "spectral_norm: sigma = ", sigma_, " is zero or not finite (weight of shape ",
                 w_.shape(), "); the weights have diverged");
     tensor_type& wsn = inner_.weight();
-    const T inv = T(1) / sigma_;
-    for (index_t i = 0; i < w_.size(); ++i) wsn[i] = w_[i] * inv;
+    elementwise<D>::scale(dev(), T(1) / sigma_, w_.data(), wsn.data(), w_.size());
     return inner_.forward(x);
   }
   const tensor_type& backward(const tensor_type& gy, grad g = grad::input) {
@@ -144,37 +139,63 @@ class spectral_norm {
   // gw += G / sigma - (<G, W> / sigma^2) u v^T, with G the gradient (or its
   // tangent) with respect to the normalised weight.
   void map_weight_grad(const tensor_type& G) {
-    T gw_dot = 0;
-    for (index_t i = 0; i < G.size(); ++i) gw_dot += G[i] * w_[i];
-    const T inv = T(1) / sigma_, c = enabled_ ? gw_dot * inv * inv : T(0);
-    for (index_t i = 0; i < rows_; ++i)
-      for (index_t j = 0; j < cols_; ++j) {
-        const index_t k = i * cols_ + j;
-        gw_[k] += G[k] * inv - c * u_[i] * v_[j];
-      }
+    const T inv = T(1) / sigma_, c = enabled_ ? dot(G, w_) * inv * inv : T(0);
+    elementwise<D>::axpy(dev(), inv, G.data(), gw_.data(), G.size());
+    if (c != T(0))  // gw[i, j] -= c u[i] v[j]: a rank-1 GEMM
+      blas<D>::gemm(dev(), false, false, rows_, cols_, 1, -c, u_.data(), 1, v_.data(), cols_, T(1), gw_.data(),
+                    cols_);
   }
   void update_v_from_u() {
-    for (index_t j = 0; j < cols_; ++j) v_[j] = 0;
-    for (index_t i = 0; i < rows_; ++i) {
-      const T* row = w_.data() + i * cols_;
-      for (index_t j = 0; j < cols_; ++j) v_[j] += row[j] * u_[i];
-    }
+    gemv(true, w_, u_, v_);
     normalize(v_);
   }
   void reset_vectors(philox& rng, int iterations) {
-    rng.fill_normal<T>(u_.span());
+    tensor<T> u(shape{rows_});  // drawn on the host: the same numbers on every device
+    rng.fill_normal<T>(u.span());
+    if constexpr (std::is_same_v<D, cpu>)
+      u_ = std::move(u);
+    else
+      copy(u, u_);
     normalize(u_);
     power_iteration(iterations);
   }
-  static void normalize(tensor_type& t) {
-    double s = 0;
-    for (T v : t) s += double(v) * double(v);
-    const T inv = T(1) / T(std::sqrt(s) + 1e-12);
-    for (T& v : t) v *= inv;
+
+  /// A zeroed tensor on the weight's device.
+  tensor_type make(const shape& sh) const {
+    tensor_type t = w_;  // a copy carries the device; then take the shape
+    t.resize(sh);
+    t.zero();
+    return t;
+  }
+  D dev() const {
+    if constexpr (requires { w_.device(); })
+      return w_.device();
+    else
+      return D{};
+  }
+  /// y = W x (transposed: W^T x) for W viewed as [rows, cols].
+  void gemv(bool transposed, const tensor_type& W, const tensor_type& x, tensor_type& y) const {
+    if (transposed)
+      blas<D>::gemm(dev(), true, false, cols_, 1, rows_, T(1), W.data(), cols_, x.data(), 1, T(0), y.data(), 1);
+    else
+      blas<D>::gemm(dev(), false, false, rows_, 1, cols_, T(1), W.data(), cols_, x.data(), 1, T(0), y.data(), 1);
+  }
+  /// <a, b> over all elements (a 1 x 1 GEMM), returned on the host.
+  T dot(const tensor_type& a, const tensor_type& b) const {
+    blas<D>::gemm(dev(), true, false, 1, 1, a.size(), T(1), a.data(), 1, b.data(), 1, T(0), scalar_.data(), 1);
+    if constexpr (std::is_same_v<D, cpu>)
+      return scalar_[0];
+    else
+      return to_host(scalar_)[0];
+  }
+  void normalize(tensor_type& t) const {
+    const T inv = T(1) / (std::sqrt(dot(t, t)) + T(1e-12));
+    elementwise<D>::scale(dev(), inv, t.data(), t.data(), t.size());
   }
 
   Inner inner_;
   tensor_type w_, gw_, u_, v_;
+  mutable tensor_type wv_, scalar_;  // scratch of sigma() and dot()
   index_t rows_ = 0, cols_ = 0;
   bool enabled_ = true;
   T sigma_ = 1;

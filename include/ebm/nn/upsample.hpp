@@ -17,6 +17,13 @@
 #include "../device/cpu/device.hpp"
 #include "layer.hpp"
 
+namespace ebm {
+/// Pooling and upsampling kernels of devices other than the host
+/// (device/cuda/spatial.hpp); the upsampling layer dispatches to them.
+template <class D>
+struct spatial_kernels;
+}  // namespace ebm
+
 namespace ebm::nn {
 
 enum class upsample_mode { nearest, bilinear };
@@ -156,26 +163,42 @@ class upsample2d {
   const tensor_type& forward(const tensor_type& x) {
     detail::check_upsample_input(x.shape(), "upsample2d::forward");
     in_ = x.shape();
-    upsample2x<T>(x.view(), y_.resize(detail::upsampled_shape(in_)).view(), mode_, dev_);
+    up(x, y_.resize(detail::upsampled_shape(in_)));
     return y_;
   }
   const tensor_type& backward(const tensor_type& gy, grad g = grad::input) {
     require_same_shape(y_.shape(), gy.shape(), "upsample2d::backward (gy)");
-    if (wants_input(g)) upsample2x_backward<T>(gy.view(), gx_.resize(in_).view(), mode_, dev_);
+    if (wants_input(g)) down(gy, gx_.resize(in_));
     return gx_;
   }
   const tensor_type& forward_tangent(const tensor_type& dx) {
     require_same_shape(in_, dx.shape(), "upsample2d::forward_tangent (dx)");
-    upsample2x<T>(dx.view(), dy_.resize(y_.shape()).view(), mode_, dev_);
+    up(dx, dy_.resize(y_.shape()));
     return dy_;
   }
   const tensor_type& backward_tangent(const tensor_type& dgy, grad g = grad::input) {
     require_same_shape(y_.shape(), dgy.shape(), "upsample2d::backward_tangent (dgy)");
-    if (wants_input(g)) upsample2x_backward<T>(dgy.view(), dgx_.resize(in_).view(), mode_, dev_);
+    if (wants_input(g)) down(dgy, dgx_.resize(in_));
     return dgx_;
   }
 
  private:
+  // The host functions above, or the device's spatial_kernels (pool.hpp).
+  void up(const tensor_type& x, tensor_type& y) {
+    if constexpr (std::is_same_v<D, cpu>)
+      upsample2x<T>(x.view(), y.view(), mode_, dev_);
+    else
+      spatial_kernels<D>::template upsample2x<T>(dev_, x.data(), y.data(), x.extent(0) * x.extent(1), x.extent(2),
+                                                 x.extent(3), mode_);
+  }
+  void down(const tensor_type& gy, tensor_type& gx) {
+    if constexpr (std::is_same_v<D, cpu>)
+      upsample2x_backward<T>(gy.view(), gx.view(), mode_, dev_);
+    else
+      spatial_kernels<D>::template upsample2x_backward<T>(dev_, gy.data(), gx.data(), gx.extent(0) * gx.extent(1),
+                                                          gx.extent(2), gx.extent(3), mode_);
+  }
+
   upsample_mode mode_;
   D dev_;
   shape in_;
