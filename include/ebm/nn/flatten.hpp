@@ -2,8 +2,6 @@
 // flatten<T, D>: [N, d1, d2, ...] -> [N, d1 d2 ...], keeping the row-major
 // element order.  Every pass is a reshaping copy (a block returns a tensor
 // of its own, so the data is copied rather than aliased).
-#include <algorithm>
-
 #include "../core/tensor.hpp"
 #include "layer.hpp"
 
@@ -39,9 +37,11 @@ class flatten {
   }
 
  private:
+  // Tensor assignment copies on the tensor's own device (a host loop over
+  // data() would read device memory on the host).
   static const tensor_type& copy(const tensor_type& from, tensor_type& to, const shape& s) {
-    to.resize(s);
-    std::copy_n(from.data(), from.size(), to.data());
+    to = from;
+    to.reshape(s);
     return to;
   }
   shape in_, out_;
