@@ -1066,8 +1066,8 @@ struct conv_kernels<cpu> {
     });
   }
 
-  /// Packs U_xi = G g G^T of every kernel for the 16 GEMMs of Winograd's
-  /// Packs the transformed 3x3 kernels for Winograd F(TM x TM, 3x3): m
+  /// Packs U_xi = G g G^T of every 3x3 kernel for the (TM + 2)^2 GEMMs of
+  /// Winograd's F(TM x TM, 3x3): m
   /// output rows (padded to the direct_rows panels) by k input channels,
   /// kernel(row, channel, g) writing the 3x3 kernel g.  Layout [xi][row
   /// panel][channel][row in panel], as gemm_tile reads it; a panel's rows
@@ -1257,28 +1257,28 @@ struct conv_kernels<cpu> {
                   }
                 }
             } else {
-            for (index_t s = 0; s < cnt; ++s)
-              for (index_t co = 0; co < m; ++co) {
-                const float* src = M + co * ld + s * span;
-                float* o = out + (s * m + co) * plane;
-                for (index_t ty = 0; ty < rows; ++ty)
-                  for (index_t tx0 = 0; tx0 < tw; tx0 += 16) {
-                    const index_t nt = std::min<index_t>(16, tw - tx0);
-                    const __mmask16 mk = tail_mask(nt);
-                    __m512 mm[16], y[4];
-                    for (int xi = 0; xi < 16; ++xi)
-                      mm[xi] = _mm512_maskz_loadu_ps(mk, src + xi * mstride + ty * wq + tx0);
-                    detail::winograd_output_transform(mm, y);
-                    const __mmask16 m0 = tail_mask(2 * nt);
-                    const __mmask16 m1 = tail_mask(std::max<index_t>(0, 2 * nt - 16));
-                    for (int i = 0; i < 2; ++i) {
-                      float* row = o + (2 * (ty0 + ty) + i) * w + 2 * tx0;
-                      _mm512_mask_storeu_ps(row, m0, _mm512_permutex2var_ps(y[2 * i], lo, y[2 * i + 1]));
-                      if (nt > 8)
-                        _mm512_mask_storeu_ps(row + 16, m1, _mm512_permutex2var_ps(y[2 * i], hi, y[2 * i + 1]));
+              for (index_t s = 0; s < cnt; ++s)
+                for (index_t co = 0; co < m; ++co) {
+                  const float* src = M + co * ld + s * span;
+                  float* o = out + (s * m + co) * plane;
+                  for (index_t ty = 0; ty < rows; ++ty)
+                    for (index_t tx0 = 0; tx0 < tw; tx0 += 16) {
+                      const index_t nt = std::min<index_t>(16, tw - tx0);
+                      const __mmask16 mk = tail_mask(nt);
+                      __m512 mm[16], y[4];
+                      for (int xi = 0; xi < 16; ++xi)
+                        mm[xi] = _mm512_maskz_loadu_ps(mk, src + xi * mstride + ty * wq + tx0);
+                      detail::winograd_output_transform(mm, y);
+                      const __mmask16 m0 = tail_mask(2 * nt);
+                      const __mmask16 m1 = tail_mask(std::max<index_t>(0, 2 * nt - 16));
+                      for (int i = 0; i < 2; ++i) {
+                        float* row = o + (2 * (ty0 + ty) + i) * w + 2 * tx0;
+                        _mm512_mask_storeu_ps(row, m0, _mm512_permutex2var_ps(y[2 * i], lo, y[2 * i + 1]));
+                        if (nt > 8)
+                          _mm512_mask_storeu_ps(row + 16, m1, _mm512_permutex2var_ps(y[2 * i], hi, y[2 * i + 1]));
+                      }
                     }
-                  }
-              }
+                }
             }
           }
           for (index_t s = 0; s < cnt; ++s)
