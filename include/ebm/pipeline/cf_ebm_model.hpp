@@ -79,8 +79,6 @@ struct langevin_options {
   }
 };
 
-/// Adapter that makes every parameter of every stage visible to the
-/// checkpoint functions (energy::visit_params shows the active stage only).
 /// Posterior denoising settings (model::denoise; the top of this file).
 struct denoise_options {
   double sigma = 0.3;          ///< noise standard deviation of the observation (known)
@@ -98,6 +96,8 @@ struct denoise_options {
   int chains = 1;
 };
 
+/// Adapter that makes every parameter of every stage visible to the
+/// checkpoint functions (energy::visit_params shows the active stage only).
 template <class Net>
 struct all_stages {
   Net* net;
