@@ -23,8 +23,8 @@ class network_energy {
   const tensor_type& energy(const tensor_type& x) {
     const tensor_type& y = net_->forward(x);
     check_output(y, x);
-    e_.resize(shape{x.extent(0)});
-    std::copy_n(y.data(), y.size(), e_.data());
+    e_ = y;  // tensor assignment: a copy on the tensor's own device
+    e_.reshape(shape{x.extent(0)});
     return e_;
   }
   const tensor_type& energy_and_grad(const tensor_type& x, tensor_type& g) {
@@ -32,8 +32,7 @@ class network_energy {
     ones_.resize(net_out_shape_);
     ones_.fill(value_type(1));
     const tensor_type& gx = net_->backward(ones_, grad::input);
-    g.resize(gx.shape());
-    std::copy_n(gx.data(), gx.size(), g.data());
+    g = gx;
     return e_;
   }
 
