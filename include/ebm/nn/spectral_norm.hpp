@@ -162,10 +162,10 @@ class spectral_norm {
 
   /// A zeroed tensor on the weight's device.
   tensor_type make(const shape& sh) const {
-    tensor_type t = w_;  // a copy carries the device; then take the shape
-    t.resize(sh);
-    t.zero();
-    return t;
+    if constexpr (std::is_same_v<D, cpu>)
+      return tensor_type(sh);
+    else
+      return tensor_type(sh, dev());
   }
   D dev() const {
     if constexpr (requires { w_.device(); })
