@@ -198,16 +198,11 @@ class model {
     const int top = levels() - 1;
     EBM_REQUIRE(start_level >= 0 && start_level <= top, "cf_ebm::model::refine: start level ", start_level,
                 " out of range [0, ", levels(), ")");
+    check_images(images, "cf_ebm::model::refine");
     const index_t r = cfg().resolution(top);
-    EBM_REQUIRE(images.rank() == 4 && images.extent(1) == cfg().image_channels && images.extent(2) == r &&
-                    images.extent(3) == r,
-                "cf_ebm::model::refine: expected images [N, ", cfg().image_channels, ", ", r, ", ", r, "], got ",
-                images.shape());
     // Pyramids of the images and of the mask (finest last).
-    std::vector<tensor<T>> xs(static_cast<std::size_t>(top + 1)), ms(static_cast<std::size_t>(top + 1));
-    xs[static_cast<std::size_t>(top)] = images;
-    for (int l = top; l > start_level; --l)
-      xs[static_cast<std::size_t>(l - 1)] = nn::avg_pool2x2<T>(xs[static_cast<std::size_t>(l)].view(), dev_);
+    const std::vector<tensor<T>> xs = pyramid(images, start_level);
+    std::vector<tensor<T>> ms(static_cast<std::size_t>(top + 1));
     const bool masked = mask.data() != nullptr;
     if (masked) {
       require_same_shape(shape{cfg().image_channels, r, r}, mask.shape(), "cf_ebm::model::refine (mask)");
@@ -263,17 +258,10 @@ class model {
     EBM_REQUIRE(o.sigma > 0 && o.temperature >= 0 && o.data_weight >= 0 && o.chains >= 1 && o.fine_steps >= -1,
                 "cf_ebm::model::denoise: need sigma > 0, temperature >= 0, data_weight >= 0, chains >= 1 and "
                 "fine_steps >= -1");
-    const index_t r = cfg().resolution(top);
-    EBM_REQUIRE(noisy.rank() == 4 && noisy.extent(1) == cfg().image_channels && noisy.extent(2) == r &&
-                    noisy.extent(3) == r,
-                "cf_ebm::model::denoise: expected images [N, ", cfg().image_channels, ", ", r, ", ", r, "], got ",
-                noisy.shape());
+    check_images(noisy, "cf_ebm::model::denoise");
     // The observation at every level: 2x2 average pooling halves the noise's
     // standard deviation.
-    std::vector<tensor<T>> ys(static_cast<std::size_t>(top + 1));
-    ys[static_cast<std::size_t>(top)] = noisy;
-    for (int l = top; l > start; --l)
-      ys[static_cast<std::size_t>(l - 1)] = nn::avg_pool2x2<T>(ys[static_cast<std::size_t>(l)].view(), dev_);
+    const std::vector<tensor<T>> ys = pyramid(noisy, start);
     const double s = sampling_.step_size;
     const double tau = o.temperature > 0 ? o.temperature : sampling_.noise / s;
     // chains replicated in blocks of N (posterior_energy pairs chain i with observation i mod N)
@@ -378,6 +366,23 @@ class model {
   }
 
  private:
+  /// Images at the finest resolution: [N, C, R, R].
+  void check_images(const tensor<T>& images, const char* where) const {
+    const index_t r = cfg().resolution(levels() - 1);
+    EBM_REQUIRE(images.rank() == 4 && images.extent(1) == cfg().image_channels && images.extent(2) == r &&
+                    images.extent(3) == r,
+                where, ": expected images [N, ", cfg().image_channels, ", ", r, ", ", r, "], got ", images.shape());
+  }
+  /// images pooled down to every level from `start` to the finest (index =
+  /// level; the levels below start stay empty).
+  std::vector<tensor<T>> pyramid(const tensor<T>& images, int start) const {
+    const int top = levels() - 1;
+    std::vector<tensor<T>> p(static_cast<std::size_t>(top + 1));
+    p[static_cast<std::size_t>(top)] = images;
+    for (int l = top; l > start; --l)
+      p[static_cast<std::size_t>(l - 1)] = nn::avg_pool2x2<T>(p[static_cast<std::size_t>(l)].view(), dev_);
+    return p;
+  }
   void swap_snapshot(int level) {
     auto& snap = snapshots_[static_cast<std::size_t>(level)];
     std::size_t i = 0;
