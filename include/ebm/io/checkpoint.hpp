@@ -144,10 +144,14 @@ class checkpoint {
     detail::to_little_endian(data, sizeof(T));
     put_entry(name, t, v.shape(), std::move(data));
   }
+  /// A device tensor (D other than cpu) is copied to the host first, with
+  /// the device's to_host (found when this is instantiated for it).
   template <class T, class D>
   void put(std::string_view name, const tensor<T, D>& v) {
-    static_assert(std::is_same_v<D, cpu>, "checkpoint stores host tensors: copy device tensors to tensor<T, cpu> first");
-    put<T>(name, v.view());
+    if constexpr (std::is_same_v<D, cpu>)
+      put<T>(name, v.view());
+    else
+      put(name, to_host(v));
   }
   /// A rank-0 entry holding one number.
   template <class T>
@@ -182,17 +186,25 @@ class checkpoint {
   }
   /// Loads an entry into `dst`: an empty dst takes the stored shape, any other
   /// must already have it (so a model of the wrong size is caught).
+  /// A device dst is filled through a host copy (the device's copy()).
   template <class T, class D>
   void get_into(std::string_view name, tensor<T, D>& dst) const {
-    static_assert(std::is_same_v<D, cpu>, "checkpoint loads host tensors: load into tensor<T, cpu>, then copy");
-    const entry& e = find_typed(name, dtype_of<T>());
-    if (dst.empty()) {
-      dst.resize(e.dims);
-    } else if (!(dst.shape() == e.dims)) {
-      throw error(ebm::detail::concat("checkpoint '", source_, "': shape mismatch for entry \"", e.name,
-                                      "\": expected ", dst.shape(), " got ", e.dims));
+    if constexpr (!std::is_same_v<D, cpu>) {
+      tensor<T, cpu> h;
+      if (!dst.empty()) h.resize(dst.shape());
+      get_into(name, h);
+      dst.resize(h.shape());
+      copy(h, dst);
+    } else {
+      const entry& e = find_typed(name, dtype_of<T>());
+      if (dst.empty()) {
+        dst.resize(e.dims);
+      } else if (!(dst.shape() == e.dims)) {
+        throw error(ebm::detail::concat("checkpoint '", source_, "': shape mismatch for entry \"", e.name,
+                                        "\": expected ", dst.shape(), " got ", e.dims));
+      }
+      copy_out(e, dst.data());
     }
-    copy_out(e, dst.data());
   }
   template <class T>
   T get_scalar(std::string_view name) const {
