@@ -15,7 +15,7 @@
 #include <ebm/io/png.hpp>
 #include <ebm/sample/schedules.hpp>
 
-#include "common.hpp"
+#include "device.hpp"
 
 namespace cfx {
 namespace {
@@ -85,25 +85,29 @@ std::vector<float> energies(model_t& m, const tensor& x, index_t batch = 500) {
 }  // namespace
 
 int cmd_generate(const options& o) {
-  model_t m = load_model(o.str("--checkpoint", ""));
+  const fs::path checkpoint = o.str("--checkpoint", "");
   const index_t n = o.integer("--n", 64);
   const std::string mode = o.str("--mode", "chain");
   ebm::philox rng(static_cast<std::uint64_t>(o.integer("--seed", 1)), 1);
   const fs::path grid = out_path(o, "generate_" + mode + ".png");
   const std::string samples_out = o.str("--samples-out", "");
+  const std::string device = o.str("--device", "cpu");
+  const int threads = static_cast<int>(o.integer("--threads", 0));
   o.str("--out", "");  // read later, by out_path()
   o.reject_unknown();
   if (mode != "fine" && mode != "chain") throw ebm::error("--mode must be fine or chain, got '" + mode + "'");
+  if (device != "cpu" && device != "cuda") throw ebm::error("--device must be cpu or cuda, got '" + device + "'");
 
-  const auto t0 = clock_type::now();
   tensor x;
-  for (index_t done = 0; done < n; done += 256) {  // batches of 256 chains
-    const index_t k = std::min<index_t>(256, n - done);
-    tensor part = mode == "fine" ? m.sample_fine(k, rng) : m.sample_multistage(k, rng);
-    if (x.empty()) x = tensor(part.shape().with(0, n));
-    std::copy_n(part.data(), part.size(), x.data() + done * part.shape().sample_size());
-    std::cout << "generated " << done + k << "/" << n << " (" << (done + k) / seconds_since(t0) << " img/s)"
-              << std::endl;
+  if (device == "cuda") {
+#if defined(EBM_EXAMPLE_CUDA)
+    x = generate_cuda(checkpoint, n, mode, rng);
+#else
+    throw ebm::error("--device cuda: this ebm_cf_ebm was built without CUDA (configure with the CUDA toolkit and cuDNN "
+                     "present; see docs/cuda.md)");
+#endif
+  } else {
+    x = generate_on<ebm::cpu>(checkpoint, n, mode, rng, threads > 0 ? ebm::cpu(threads) : ebm::cpu());
   }
   ebm::io::save_grid<float>(grid, x.samples(0, std::min<index_t>(n, 100)), 10);
   std::cout << "grid: " << grid.string() << std::endl;

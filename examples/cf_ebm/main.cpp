@@ -40,6 +40,7 @@ train
   --images-scale X    multiply every stage's image count by X
   --seed N            random seed (default 1)
   --threads N         worker threads (default: all cores)
+  --device cpu|cuda   where to train (cuda: network, chains and Adam on the GPU; needs a build with CUDA)
   --resume            continue from DIR/checkpoint.ebm
 
 sampling commands
@@ -48,7 +49,8 @@ sampling commands
   --n N               number of images
   --seed N            random seed
   generate: --mode chain|fine   --samples-out FILE.idx (unsigned bytes, for outside tools)
-  --threads N         worker threads (denoise; default: all cores)
+            --device cpu|cuda (cuda: the chains run on the GPU; needs a build with CUDA)
+  --threads N         worker threads (generate, denoise; default: all cores)
   denoise:  --sigma S (noise std in [-1,1] units, default 0.3, known to the denoiser)
             --method posterior (default): the observation pooled to --start-level (default: one below the
                 finest), then at every level up Langevin on E(x) + w/2 |x - y_level|^2 with

@@ -3,7 +3,7 @@
 #include <iostream>
 #include <sstream>
 
-#include "common.hpp"
+#include "device.hpp"
 
 namespace cfx {
 
@@ -93,6 +93,7 @@ int cmd_train(const options& o) {
   t.start = chain_start == "paper" ? ebm::cf_ebm::chain_start::paper : ebm::cf_ebm::chain_start::multistage;
   t.energy_l2 = o.real("--energy-l2", t.energy_l2);
   const bool resume = o.flag("--resume");
+  const std::string device = o.str("--device", "cpu");
   const auto data = load_images(o, true);
   o.reject_unknown();
 
@@ -101,20 +102,17 @@ int cmd_train(const options& o) {
   for (int l = 0; l < t.net.levels(); ++l)
     std::cout << " " << t.net.resolution(l) << "x" << t.net.resolution(l) << "(T=" << t.stages[l].langevin_steps
               << ", " << t.stages[l].images << " images)";
-  std::cout << "\noutput: " << t.out_dir.string() << std::endl;
-
-  const auto start = std::chrono::steady_clock::now();
-  ebm::cf_ebm::trainer<float> tr(t, data);
-  if (resume) {
-    tr.resume(tr.checkpoint_path());
-    std::cout << "resumed from " << tr.checkpoint_path().string() << " at stage " << tr.stage() + 1 << ", step "
-              << tr.steps() << std::endl;
+  std::cout << "\noutput: " << t.out_dir.string() << ", device " << device << std::endl;
+  if (device == "cuda") {
+#if defined(EBM_EXAMPLE_CUDA)
+    return train_cuda(t, data, resume);
+#else
+    throw ebm::error("--device cuda: this ebm_cf_ebm was built without CUDA (configure with the CUDA toolkit and cuDNN "
+                     "present; see docs/cuda.md)");
+#endif
   }
-  tr.run(std::cout);
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::cout << "training finished in " << secs / 60 << " min; checkpoint " << tr.checkpoint_path().string()
-            << std::endl;
-  return 0;
+  if (device != "cpu") throw ebm::error("--device must be cpu or cuda, got '" + device + "'");
+  return train_on<ebm::cpu>(t, data, resume);
 }
 
 model_t load_model(const fs::path& checkpoint, int threads) {

@@ -59,6 +59,7 @@
 #include "../nn/pool.hpp"
 #include "../nn/upsample.hpp"
 #include "../sample/langevin.hpp"
+#include "detail/device_ops.hpp"
 
 namespace ebm::cf_ebm {
 
@@ -108,12 +109,17 @@ struct all_stages {
   void on_buffers_loaded() { net->on_buffers_loaded(); }
 };
 
-template <class T = float>
+/// D = ebm::cuda keeps the network, the snapshots and the chains of
+/// sample_fine / sample_multistage on the GPU (include ebm/device/cuda/cuda.cuh
+/// in a .cu file); refine and denoise run on the host only.
+template <class T = float, class D = cpu>
 class model {
  public:
-  using energy_type = energy<T, cpu>;
+  using device_type = D;
+  using tensor_type = tensor<T, D>;
+  using energy_type = energy<T, D>;
 
-  model(const config& cfg, std::vector<int> langevin_steps, cpu dev = {})
+  model(const config& cfg, std::vector<int> langevin_steps, D dev = {})
       : net_(cfg, dev), steps_(std::move(langevin_steps)), snapshots_(static_cast<std::size_t>(cfg.levels())),
         dev_(dev) {
     EBM_REQUIRE(static_cast<int>(steps_.size()) == cfg.levels(), "cf_ebm::model: need one Langevin step count per "
@@ -132,8 +138,8 @@ class model {
     auto& snap = snapshots_.at(static_cast<std::size_t>(level));
     snap.clear();
     all_stages<energy_type> all{&net_};
-    ebm::visit_params(all, [&](std::string_view, tensor<T>& v, tensor<T>&) { snap.push_back(v); });
-    ebm::visit_buffers(all, [&](std::string_view, tensor<T>& v) { snap.push_back(v); });
+    ebm::visit_params(all, [&](std::string_view, tensor_type& v, tensor_type&) { snap.push_back(v); });
+    ebm::visit_buffers(all, [&](std::string_view, tensor_type& v) { snap.push_back(v); });
   }
   bool has_snapshot(int level) const { return !snapshots_.at(static_cast<std::size_t>(level)).empty(); }
 
@@ -158,10 +164,11 @@ class model {
   }
 
   /// Algorithm 2: n samples from uniform noise with the finest (current) energy.
-  tensor<T> sample_fine(index_t n, philox& rng, chain_stats* stats = nullptr) {
+  tensor_type sample_fine(index_t n, philox& rng, chain_stats* stats = nullptr) {
     const int top = levels() - 1;
-    tensor<T> x(shape{n, cfg().image_channels, cfg().resolution(top), cfg().resolution(top)});
-    rng.fill_uniform<T>(x.span(), T(-1), T(1));
+    tensor_type x = pipeline_detail::empty_on<T>(dev_);
+    x.resize(shape{n, cfg().image_channels, cfg().resolution(top), cfg().resolution(top)});
+    pipeline_detail::fill_uniform_on(x, rng, T(-1), T(1));
     auto sampler = sampling_.template make<T>();
     with_stage(top, [&] {
       auto e = energy_of(net_);
@@ -174,20 +181,22 @@ class model {
   /// The chain through every stage, coarsest first (each stage's snapshot
   /// runs its own step count, clamps, and hands the upsampled images on), up
   /// to and including `last_level` (default: the finest).
-  tensor<T> sample_multistage(index_t n, philox& rng, int last_level = -1) {
+  tensor_type sample_multistage(index_t n, philox& rng, int last_level = -1) {
     if (last_level < 0) last_level = levels() - 1;
     EBM_REQUIRE(last_level < levels(), "cf_ebm::model::sample_multistage: level ", last_level,
                 " out of range [0, ", levels(), ")");
-    tensor<T> x(shape{n, cfg().image_channels, cfg().resolution(0), cfg().resolution(0)});
-    rng.fill_uniform<T>(x.span(), T(-1), T(1));
+    tensor_type x = pipeline_detail::empty_on<T>(dev_);
+    x.resize(shape{n, cfg().image_channels, cfg().resolution(0), cfg().resolution(0)});
+    pipeline_detail::fill_uniform_on(x, rng, T(-1), T(1));
     auto sampler = sampling_.template make<T>();
     for (int l = 0; l <= last_level; ++l) {
-      if (l > 0) x = nn::upsample2x<T>(x, nn::upsample_mode::nearest, dev_);
+      if (l > 0) x = pipeline_detail::upsampled(x, nn::upsample_mode::nearest, dev_);
       with_stage(l, [&] {
         auto e = energy_of(net_);
         sampler.run(e, x, langevin_steps(l), rng);
       });
-      for (T& v : x) v = std::clamp(v, T(-1), T(1));
+      // (the sampler clamps already when sampling().clamp is set)
+      if (pipeline_detail::on_host<D> || !sampling_.clamp) pipeline_detail::clamp_all(x, T(-1), T(1));
     }
     return x;
   }
@@ -195,6 +204,7 @@ class model {
   /// The multistage chain started from images (see the top of this file).
   /// `mask` has one sample's shape [C, H, W] (non-zero = missing) or is empty.
   tensor<T> refine(const tensor<T>& images, int start_level, philox& rng, tensor_view<const T> mask = {}) {
+    static_assert(pipeline_detail::on_host<D>, "cf_ebm::model::refine runs on the CPU (a model<T, cpu>)");
     const int top = levels() - 1;
     EBM_REQUIRE(start_level >= 0 && start_level <= top, "cf_ebm::model::refine: start level ", start_level,
                 " out of range [0, ", levels(), ")");
@@ -252,6 +262,7 @@ class model {
   /// Coarse-to-fine posterior denoising (see the top of this file).
   /// `noisy` is [N, C, H, W] at the finest resolution, y = x + N(0, sigma^2 I).
   tensor<T> denoise(const tensor<T>& noisy, philox& rng, const denoise_options& o = {}) {
+    static_assert(pipeline_detail::on_host<D>, "cf_ebm::model::denoise runs on the CPU (a model<T, cpu>)");
     const int top = levels() - 1;
     const int start = o.start_level < 0 ? std::max(0, top - 1) : o.start_level;
     EBM_REQUIRE(start <= top, "cf_ebm::model::denoise: start level ", start, " out of range [0, ", levels(), ")");
@@ -320,13 +331,13 @@ class model {
       std::size_t i = 0;
       const auto& snap = snapshots_[static_cast<std::size_t>(l)];
       const std::string prefix = "snapshot" + std::to_string(l) + ".";
-      ebm::visit_params(all, [&](std::string_view name, tensor<T>&, tensor<T>&) { ck.put(prefix + std::string(name), snap[i++]); });
-      ebm::visit_buffers(all, [&](std::string_view name, tensor<T>&) { ck.put(prefix + std::string(name), snap[i++]); });
+      ebm::visit_params(all, [&](std::string_view name, tensor_type&, tensor_type&) { ck.put(prefix + std::string(name), snap[i++]); });
+      ebm::visit_buffers(all, [&](std::string_view name, tensor_type&) { ck.put(prefix + std::string(name), snap[i++]); });
     }
   }
 
   /// Reads the architecture and schedule from a checkpoint's metadata.
-  static model from_checkpoint(const io::checkpoint& ck, cpu dev = {}) {
+  static model from_checkpoint(const io::checkpoint& ck, D dev = {}) {
     config c;
     c.image_channels = ck.meta_as<int>("cf_ebm.image_channels");
     c.c = ck.meta_as<int>("cf_ebm.c");
@@ -348,14 +359,16 @@ class model {
       snap.clear();
       const std::string prefix = "snapshot" + std::to_string(l) + ".";
       bool present = true;
-      ebm::visit_params(all, [&](std::string_view name, tensor<T>&, tensor<T>&) {
-        if (present && ck.contains(prefix + std::string(name))) snap.push_back(ck.get<T>(prefix + std::string(name)));
-        else present = false;
-      });
-      ebm::visit_buffers(all, [&](std::string_view name, tensor<T>&) {
-        if (present && ck.contains(prefix + std::string(name))) snap.push_back(ck.get<T>(prefix + std::string(name)));
-        else present = false;
-      });
+      auto take = [&](std::string_view name) {
+        if (!present || !ck.contains(prefix + std::string(name))) {
+          present = false;
+          return;
+        }
+        snap.push_back(pipeline_detail::empty_on<T>(dev_));
+        ck.get_into(prefix + std::string(name), snap.back());
+      };
+      ebm::visit_params(all, [&](std::string_view name, tensor_type&, tensor_type&) { take(name); });
+      ebm::visit_buffers(all, [&](std::string_view name, tensor_type&) { take(name); });
       if (!present) snap.clear();
     }
     net_.set_stage(ck.meta_as<int>("cf_ebm.stage"), T(ck.meta_as<double>("cf_ebm.beta")));
@@ -387,16 +400,16 @@ class model {
     auto& snap = snapshots_[static_cast<std::size_t>(level)];
     std::size_t i = 0;
     all_stages<energy_type> all{&net_};
-    ebm::visit_params(all, [&](std::string_view, tensor<T>& v, tensor<T>&) { std::swap(v, snap[i++]); });
-    ebm::visit_buffers(all, [&](std::string_view, tensor<T>& v) { std::swap(v, snap[i++]); });
+    ebm::visit_params(all, [&](std::string_view, tensor_type& v, tensor_type&) { std::swap(v, snap[i++]); });
+    ebm::visit_buffers(all, [&](std::string_view, tensor_type& v) { std::swap(v, snap[i++]); });
     net_.on_buffers_loaded();
   }
 
   energy_type net_;
   std::vector<int> steps_;
-  std::vector<std::vector<tensor<T>>> snapshots_;
+  std::vector<std::vector<tensor_type>> snapshots_;
   langevin_options sampling_;
-  cpu dev_;
+  D dev_;
 };
 
 }  // namespace ebm::cf_ebm

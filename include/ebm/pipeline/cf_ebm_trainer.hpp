@@ -44,6 +44,7 @@
 #include "../optim/adam.hpp"
 #include "../sample/coarse_to_fine.hpp"
 #include "cf_ebm_model.hpp"
+#include "detail/device_ops.hpp"
 
 namespace ebm::cf_ebm {
 
@@ -102,18 +103,24 @@ struct train_options {
   int grid_every = 100;            ///< steps between samples_latest.png (0: off)
   int grid_images = 64;
   double diverge_energy = 1e5;     ///< |mean energy| beyond this is divergence
-  int threads = 0;                 ///< 0: the default device
+  int threads = 0;                 ///< CPU worker threads (0: the default device)
 };
 
-template <class T = float>
+/// D = ebm::cuda trains on the GPU (include ebm/device/cuda/cuda.cuh in a .cu
+/// file): network, chains, loss and Adam run there, data batches are copied
+/// over each step, sample grids and checkpoints are copied back.  The same
+/// seed gives the same run as on the CPU up to float rounding.
+template <class T = float, class D = cpu>
 class trainer {
  public:
-  using tensor_type = tensor<T>;
+  using device_type = D;
+  using tensor_type = tensor<T, D>;
 
-  trainer(train_options opt, const data::image_dataset<T>& data)
-      : opt_(std::move(opt)), data_(&data),
-        dev_(opt_.threads > 0 ? cpu(opt_.threads) : cpu()),
-        model_(opt_.net, steps_of(opt_), dev_), rng_(opt_.seed, 0xcfeb) {
+  trainer(const train_options& opt, const data::image_dataset<T>& data) : trainer(opt, data, make_device(opt)) {}
+  trainer(train_options opt, const data::image_dataset<T>& data, D dev)
+      : opt_(std::move(opt)), data_(&data), dev_(dev), model_(opt_.net, steps_of(opt_), dev_),
+        rng_(opt_.seed, 0xcfeb), data_batch_(pipeline_detail::empty_on<T>(dev_)),
+        samples_(pipeline_detail::empty_on<T>(dev_)), coarse_scratch_(pipeline_detail::empty_on<T>(dev_)) {
     opt_.net.validate();
     EBM_REQUIRE(static_cast<int>(opt_.stages.size()) == opt_.net.levels(), "cf_ebm::trainer: the schedule has ",
                 opt_.stages.size(), " stages but the network has ", opt_.net.levels(), " levels (",
@@ -136,14 +143,14 @@ class trainer {
     begin_stage(0, 0, 0, 0);
   }
 
-  model<T>& trained_model() { return model_; }
-  energy<T>& net() { return model_.net(); }
+  model<T, D>& trained_model() { return model_; }
+  energy<T, D>& net() { return model_.net(); }
   int stage() const { return stage_; }
   long long images_in_stage() const { return images_; }
   T beta() const { return model_.net().beta(); }
   std::int64_t steps() const { return step_; }
   bool finished() const { return finished_; }
-  const typename objective::maximum_likelihood<T>::statistics& last() const { return ml_.last(); }
+  const typename objective::maximum_likelihood<T, D>::statistics& last() const { return ml_.last(); }
   /// The samples of the last training step.
   const tensor_type& samples() const { return samples_; }
   std::filesystem::path checkpoint_path() const { return opt_.out_dir / "checkpoint.ebm"; }
@@ -152,16 +159,20 @@ class trainer {
   void step() {
     EBM_REQUIRE(!finished_, "cf_ebm::trainer: training already finished");
     const stage_plan& plan = opt_.stages[static_cast<std::size_t>(stage_)];
-    energy<T>& net = model_.net();
+    energy<T, D>& net = model_.net();
     const index_t r = net.resolution();
-    loader_->next(data_batch_, r);
+    if constexpr (pipeline_detail::on_host<D>) {
+      loader_->next(data_batch_, r);
+    } else {
+      loader_->next(host_batch_, r);
+      pipeline_detail::assign_from_host(host_batch_, data_batch_);
+    }
 
     const shape fine{plan.batch, opt_.net.image_channels, r, r};
     auto sampler = model_.sampling().template make<T>();
     if (stage_ > 0 && opt_.start == chain_start::multistage) {
       const tensor_type coarse = model_.sample_multistage(plan.batch, rng_, stage_ - 1);
-      samples_.resize(fine);
-      nn::upsample2x<T>(coarse.view(), samples_.view(), nn::upsample_mode::nearest);
+      pipeline_detail::upsample_into(coarse, samples_, nn::upsample_mode::nearest, dev_);
     } else if (net.fading()) {
       const T beta = net.beta();
       model_.with_stage(stage_ - 1, [&] {
@@ -172,7 +183,7 @@ class trainer {
       });
     } else {
       samples_.resize(fine);
-      rng_.fill_uniform<T>(samples_.span(), T(-1), T(1));
+      pipeline_detail::fill_uniform_on(samples_, rng_, T(-1), T(1));
     }
     auto e = energy_of(net);
     sampler.run(e, samples_, plan.langevin_steps, rng_);
@@ -274,6 +285,12 @@ class trainer {
  private:
   using clock = std::chrono::steady_clock;
 
+  static D make_device(const train_options& o) {
+    if constexpr (pipeline_detail::on_host<D>)
+      return o.threads > 0 ? cpu(o.threads) : cpu();
+    else
+      return D();
+  }
   static std::vector<int> steps_of(const train_options& o) {
     std::vector<int> s;
     for (const auto& p : o.stages) s.push_back(p.langevin_steps);
@@ -299,7 +316,7 @@ class trainer {
     ao.lr = plan.lr;
     ao.beta1 = opt_.beta1;
     ao.beta2 = opt_.beta2;
-    adam_ = std::make_unique<optim::adam<T>>(collect_params(model_.net()), ao);
+    adam_ = std::make_unique<optim::adam<T, D>>(collect_params(model_.net()), ao);
     ml_.set_energy_l2(T(opt_.energy_l2));
     stage_start_ = clock::now();
   }
@@ -320,7 +337,12 @@ class trainer {
     if (samples_.empty()) return;
     const index_t n = std::min<index_t>(samples_.extent(0), opt_.grid_images);
     const int cols = static_cast<int>(std::ceil(std::sqrt(double(n))));
-    io::save_grid<T>(opt_.out_dir / name, samples_.samples(0, n), cols);
+    if constexpr (pipeline_detail::on_host<D>) {
+      io::save_grid<T>(opt_.out_dir / name, samples_.samples(0, n), cols);
+    } else {
+      const tensor<T> h = pipeline_detail::host_copy(samples_);
+      io::save_grid<T>(opt_.out_dir / name, h.samples(0, n), cols);
+    }
   }
 
   std::string progress_line(int s) const {
@@ -359,13 +381,14 @@ class trainer {
 
   train_options opt_;
   const data::image_dataset<T>* data_;
-  cpu dev_;
-  model<T> model_;
+  D dev_;
+  model<T, D> model_;
   philox rng_;
   std::unique_ptr<data::batch_loader<T>> loader_;
-  std::unique_ptr<optim::adam<T>> adam_;
-  objective::maximum_likelihood<T> ml_;
+  std::unique_ptr<optim::adam<T, D>> adam_;
+  objective::maximum_likelihood<T, D> ml_;
   tensor_type data_batch_, samples_, coarse_scratch_;
+  tensor<T> host_batch_;  // the loader's batch before its copy to the device
   int stage_ = 0;
   long long images_ = 0;
   std::int64_t step_ = 0;
