@@ -39,6 +39,7 @@
 #include "../optim/adam.hpp"
 #include "../optim/clip_grad_norm.hpp"
 #include "../optim/ema.hpp"
+#include "detail/device_ops.hpp"
 
 namespace ebm::egc {
 
@@ -68,7 +69,7 @@ struct train_options {
   double clip = 1.0;                 ///< max global gradient norm (0: off)
   double ema_decay = 0.999;
   std::uint64_t seed = 1;
-  int threads = 0;                   ///< 0: the default device
+  int threads = 0;                   ///< CPU worker threads (0: the default device)
   int log_every = 20;
   int checkpoint_every = 250;        ///< steps between checkpoints (0: only at the end)
   std::filesystem::path out_dir = "egc_out";
@@ -107,15 +108,21 @@ inline config load_config(const io::checkpoint& ck) {
   return c;
 }
 
-template <class T = float>
+/// D = ebm::cuda trains on the GPU (include ebm/device/cuda/cuda.cuh in a .cu
+/// file): network, loss, clipping, Adam and the average run there, batches
+/// are copied over each step, checkpoints come back through the host.
+template <class T = float, class D = cpu>
 class trainer {
  public:
-  using tensor_type = tensor<T>;
+  using device_type = D;
+  using tensor_type = tensor<T, D>;
 
-  trainer(train_options opt, const data::image_dataset<T>& data)
-      : opt_(std::move(opt)), data_(&data), dev_(opt_.threads > 0 ? cpu(opt_.threads) : cpu()),
+  trainer(const train_options& opt, const data::image_dataset<T>& data) : trainer(opt, data, make_device(opt)) {}
+  trainer(train_options opt, const data::image_dataset<T>& data, D dev)
+      : opt_(std::move(opt)), data_(&data), dev_(dev),
         model_(opt_.net, dev_), loss_(opt_.make_schedule(), opt_.loss), ce_(T(opt_.loss.label_smoothing)),
-        rng_(opt_.seed, 0xe9c), loader_(data, opt_.batch, opt_.seed + 17) {
+        rng_(opt_.seed, 0xe9c), loader_(data, opt_.batch, opt_.seed + 17), x_(pipeline_detail::empty_on<T>(dev_)),
+        gz_(pipeline_detail::empty_on<T>(dev_)) {
     EBM_REQUIRE(data.channels() == opt_.net.image_channels && data.height() == opt_.net.resolution &&
                     data.width() == opt_.net.resolution,
                 "egc::trainer: the data are [", data.channels(), ", ", data.height(), ", ", data.width(),
@@ -132,13 +139,13 @@ class trainer {
     ao.beta1 = opt_.beta1;
     ao.beta2 = opt_.beta2;
     params_ = collect_params(model_);
-    adam_ = std::make_unique<optim::adam<T>>(params_, ao);
-    ema_ = std::make_unique<optim::ema<T>>(params_, opt_.ema_decay, true);
+    adam_ = std::make_unique<optim::adam<T, D>>(params_, ao);
+    ema_ = std::make_unique<optim::ema<T, D>>(params_, opt_.ema_decay, true);
     std::filesystem::create_directories(opt_.out_dir);
   }
 
-  model<T>& trained_model() { return model_; }
-  optim::ema<T>& average() { return *ema_; }
+  model<T, D>& trained_model() { return model_; }
+  optim::ema<T, D>& average() { return *ema_; }
   const train_options& options() const { return opt_; }
   std::int64_t step_count() const { return step_; }
   bool finished() const { return step_ >= opt_.steps; }
@@ -147,7 +154,12 @@ class trainer {
 
   /// One optimizer step.
   void step() {
-    loader_.next(x_, 0, &labels_);
+    if constexpr (pipeline_detail::on_host<D>) {
+      loader_.next(x_, 0, &labels_);
+    } else {
+      loader_.next(host_x_, 0, &labels_);
+      pipeline_detail::assign_from_host(host_x_, x_);
+    }
     zero_grad(model_);
     T loss;
     if (opt_.kind == mode::classifier) {
@@ -249,6 +261,12 @@ class trainer {
  private:
   using clock = std::chrono::steady_clock;
 
+  static D make_device(const train_options& o) {
+    if constexpr (pipeline_detail::on_host<D>)
+      return o.threads > 0 ? cpu(o.threads) : cpu();
+    else
+      return D();
+  }
   std::string last_good_checkpoint() const {
     return last_checkpoint_.empty() ? std::string("none written yet") : last_checkpoint_.string();
   }
@@ -268,16 +286,17 @@ class trainer {
 
   train_options opt_;
   const data::image_dataset<T>* data_;
-  cpu dev_;
-  model<T> model_;
-  objective::egc_loss<T> loss_;
-  objective::cross_entropy<T> ce_;
+  D dev_;
+  model<T, D> model_;
+  objective::egc_loss<T, D> loss_;
+  objective::cross_entropy<T, D> ce_;
   philox rng_;
   data::batch_loader<T> loader_;
-  std::vector<param_ref<T>> params_;
-  std::unique_ptr<optim::adam<T>> adam_;
-  std::unique_ptr<optim::ema<T>> ema_;
+  std::vector<param_ref<T, D>> params_;
+  std::unique_ptr<optim::adam<T, D>> adam_;
+  std::unique_ptr<optim::ema<T, D>> ema_;
   tensor_type x_, gz_;
+  tensor<T> host_x_;  // the loader's batch before its copy to the device
   std::vector<int> labels_;
   std::int64_t step_ = 0;
   double last_loss_ = 0, fisher_ = 0, ce_value_ = 0, accuracy_ = 0, grad_norm_ = 0, rate_ = 0;
@@ -286,22 +305,22 @@ class trainer {
 
 /// Loads a trained model from a trainer checkpoint; with `average` the EMA
 /// parameters (what sampling and evaluation use) replace the raw ones.
-template <class T = float>
+template <class T = float, class D = cpu>
 struct loaded_model {
-  std::unique_ptr<model<T>> net;
+  std::unique_ptr<model<T, D>> net;
   mode kind;
   noise_schedule schedule;
   objective::fisher_target target;
 };
-template <class T = float>
-loaded_model<T> load(const std::filesystem::path& path, bool average = true, cpu dev = {}) {
+template <class T = float, class D = cpu>
+loaded_model<T, D> load(const std::filesystem::path& path, bool average = true, D dev = {}) {
   const io::checkpoint ck = io::checkpoint::load(path);
   EBM_REQUIRE(ck.has_meta("format") && ck.meta("format") == "egc.trainer", "'", path.string(),
               "' is not an EGC checkpoint (format '", ck.has_meta("format") ? ck.meta("format") : "none", "')");
-  auto m = std::make_unique<model<T>>(load_config(ck), dev);
+  auto m = std::make_unique<model<T, D>>(load_config(ck), dev);
   io::load_params(ck, *m, "model");
   if (average) {
-    optim::ema<T> e(collect_params(*m), 0.999);
+    optim::ema<T, D> e(collect_params(*m), 0.999);
     io::load_state(ck, e, "ema");
     e.copy_to_params();
   }
