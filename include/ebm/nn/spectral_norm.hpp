@@ -13,8 +13,13 @@
 //
 // The matrix-vector products, dot products and the rank-1 correction run
 // through blas<D> and elementwise<D>, so the block works on any device whose
-// tensors it wraps (on the GPU, sigma and the norms come back to the host as
-// single scalars).
+// tensors it wraps.  On a device other than the CPU, forward and backward keep
+// sigma and <G, W> in device memory (spectral_kernels<D>, device/cuda/
+// spectral.hpp): no pass synchronises the stream, so chains through the
+// network can be captured into CUDA graphs.  There a non-finite sigma is not
+// caught by the block itself; it makes every energy non-finite, which the
+// samplers and trainers check.  sigma(), power_iteration() and refresh() read
+// scalars back to the host (they run between passes, not inside a chain).
 #include <cmath>
 #include <string_view>
 #include <type_traits>
@@ -24,6 +29,11 @@
 #include "../device/cpu/elementwise.hpp"
 #include "init.hpp"
 #include "layer.hpp"
+
+namespace ebm {
+template <class D>
+struct spectral_kernels;
+}  // namespace ebm
 
 namespace ebm::nn {
 
@@ -48,6 +58,7 @@ class spectral_norm {
     v_ = make(shape{cols_});
     wv_ = make(shape{rows_});
     scalar_ = make(shape{1});
+    if constexpr (!std::is_same_v<D, cpu>) sigma_d_ = make(shape{1});
     reset_vectors(detail::default_init_rng(), init_iterations);
   }
 
@@ -98,6 +109,18 @@ class spectral_norm {
   void on_buffers_loaded() { update_v_from_u(); }
 
   const tensor_type& forward(const tensor_type& x) {
+    if constexpr (!std::is_same_v<D, cpu>) {
+      tensor_type& wsn = inner_.weight();
+      if (enabled_) {
+        gemv(false, w_, v_, wv_);     // W v
+        dot_into(u_, wv_, sigma_d_);  // sigma = u^T W v, left on the device
+        spectral_kernels<D>::template divide<T>(dev(), sigma_d_.data(), w_.data(), wsn.data(), w_.size());
+      } else {
+        sigma_d_.fill(T(1));
+        elementwise<D>::scale(dev(), T(1), w_.data(), wsn.data(), w_.size());
+      }
+      return inner_.forward(x);
+    }
     sigma_ = sigma();
     // sigma is positive once the power iteration has converged; right after
     // an arbitrary change of W (stale u, v) it may be any sign, which is still
@@ -139,6 +162,12 @@ class spectral_norm {
   // gw += G / sigma - (<G, W> / sigma^2) u v^T, with G the gradient (or its
   // tangent) with respect to the normalised weight.
   void map_weight_grad(const tensor_type& G) {
+    if constexpr (!std::is_same_v<D, cpu>) {  // sigma of the last forward, on the device
+      if (enabled_) dot_into(G, w_, scalar_);
+      spectral_kernels<D>::template weight_grad<T>(dev(), sigma_d_.data(), scalar_.data(), G.data(), u_.data(),
+                                                   v_.data(), gw_.data(), rows_, cols_, enabled_);
+      return;
+    }
     const T inv = T(1) / sigma_, c = enabled_ ? dot(G, w_) * inv * inv : T(0);
     elementwise<D>::axpy(dev(), inv, G.data(), gw_.data(), G.size());
     if (c != T(0))  // gw[i, j] -= c u[i] v[j]: a rank-1 GEMM
@@ -180,9 +209,13 @@ class spectral_norm {
     else
       blas<D>::gemm(dev(), false, false, rows_, 1, cols_, T(1), W.data(), cols_, x.data(), 1, T(0), y.data(), 1);
   }
-  /// <a, b> over all elements (a 1 x 1 GEMM), returned on the host.
+  /// out[0] = <a, b> over all elements (a 1 x 1 GEMM), on the device.
+  void dot_into(const tensor_type& a, const tensor_type& b, tensor_type& out) const {
+    blas<D>::gemm(dev(), true, false, 1, 1, a.size(), T(1), a.data(), 1, b.data(), 1, T(0), out.data(), 1);
+  }
+  /// <a, b> over all elements, returned on the host.
   T dot(const tensor_type& a, const tensor_type& b) const {
-    blas<D>::gemm(dev(), true, false, 1, 1, a.size(), T(1), a.data(), 1, b.data(), 1, T(0), scalar_.data(), 1);
+    dot_into(a, b, scalar_);
     if constexpr (std::is_same_v<D, cpu>)
       return scalar_[0];
     else
@@ -196,6 +229,7 @@ class spectral_norm {
   Inner inner_;
   tensor_type w_, gw_, u_, v_;
   mutable tensor_type wv_, scalar_;  // scratch of sigma() and dot()
+  tensor_type sigma_d_;              // sigma of the last forward, on a device other than the CPU
   index_t rows_ = 0, cols_ = 0;
   bool enabled_ = true;
   T sigma_ = 1;

@@ -11,4 +11,5 @@
 #include "langevin.cuh"
 #include "random.cuh"
 #include "spatial.cuh"
+#include "spectral.cuh"
 #include "tensor.cuh"

@@ -13,4 +13,5 @@
 #include "langevin.hpp"
 #include "random.hpp"
 #include "spatial.hpp"
+#include "spectral.hpp"
 #include "tensor.hpp"
