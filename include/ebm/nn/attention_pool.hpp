@@ -24,7 +24,9 @@
 //   dgq   = r sum_s (dge_s F_s + ge_s dF_s),
 //   dgF_s = dgz a_s + gz da_s + r (dge_s q + ge_s dq) + dgq / S.
 //
-// Samples are independent and split over the device's threads.
+// Samples are independent and split over the device's threads.  On devices
+// other than the host the same formulas run as kernels
+// (attention_pool_kernels<D>, device/cuda/attention_pool.hpp).
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
@@ -33,12 +35,17 @@
 #include "../device/cpu/device.hpp"
 #include "layer.hpp"
 
+namespace ebm {
+/// The passes of attention_pool on devices other than the host
+/// (device/cuda/attention_pool.hpp).
+template <class D>
+struct attention_pool_kernels;
+}  // namespace ebm
+
 namespace ebm::nn {
 
 template <class T = float, class D = cpu>
 class attention_pool {
-  static_assert(std::is_same_v<D, cpu>, "attention_pool: only the cpu device is implemented");
-
  public:
   using value_type = T;
   using device_type = D;
@@ -65,33 +72,38 @@ class attention_pool {
     q_.resize(shape{n_, c_});
     a_.resize(shape{n_, s_});
     y_.resize(shape{n_, c_});
-    auto body = [&](index_t b, index_t e) {
-      for (index_t n = b; n < e; ++n) {
-        const T* F = x.data() + n * c_ * s_;
-        T* q = q_.data() + n * c_;
-        T* a = a_.data() + n * s_;
-        T* z = y_.data() + n * c_;
-        for (index_t c = 0; c < c_; ++c) {
-          T sum = 0;
-          for (index_t s = 0; s < s_; ++s) sum += F[c * s_ + s];
-          q[c] = sum / T(s_);
+    if constexpr (std::is_same_v<D, cpu>) {
+      auto body = [&](index_t b, index_t e) {
+        for (index_t n = b; n < e; ++n) {
+          const T* F = x.data() + n * c_ * s_;
+          T* q = q_.data() + n * c_;
+          T* a = a_.data() + n * s_;
+          T* z = y_.data() + n * c_;
+          for (index_t c = 0; c < c_; ++c) {
+            T sum = 0;
+            for (index_t s = 0; s < s_; ++s) sum += F[c * s_ + s];
+            q[c] = sum / T(s_);
+          }
+          std::fill_n(a, s_, T(0));
+          for (index_t c = 0; c < c_; ++c)
+            for (index_t s = 0; s < s_; ++s) a[s] += q[c] * F[c * s_ + s];
+          T mx = a[0] * r_;
+          for (index_t s = 0; s < s_; ++s) mx = std::max(mx, a[s] * r_);
+          T total = 0;
+          for (index_t s = 0; s < s_; ++s) total += (a[s] = std::exp(a[s] * r_ - mx));
+          for (index_t s = 0; s < s_; ++s) a[s] /= total;
+          for (index_t c = 0; c < c_; ++c) {
+            T sum = 0;
+            for (index_t s = 0; s < s_; ++s) sum += a[s] * F[c * s_ + s];
+            z[c] = sum;
+          }
         }
-        std::fill_n(a, s_, T(0));
-        for (index_t c = 0; c < c_; ++c)
-          for (index_t s = 0; s < s_; ++s) a[s] += q[c] * F[c * s_ + s];
-        T mx = a[0] * r_;
-        for (index_t s = 0; s < s_; ++s) mx = std::max(mx, a[s] * r_);
-        T total = 0;
-        for (index_t s = 0; s < s_; ++s) total += (a[s] = std::exp(a[s] * r_ - mx));
-        for (index_t s = 0; s < s_; ++s) a[s] /= total;
-        for (index_t c = 0; c < c_; ++c) {
-          T sum = 0;
-          for (index_t s = 0; s < s_; ++s) sum += a[s] * F[c * s_ + s];
-          z[c] = sum;
-        }
-      }
-    };
-    run_samples(body);
+      };
+      run_samples(body);
+    } else {
+      attention_pool_kernels<D>::template forward<T>(dev_, x.data(), q_.data(), a_.data(),
+                                                     y_.data(), n_, c_, s_, r_);
+    }
     return y_;
   }
 
@@ -106,20 +118,26 @@ class attention_pool {
     if (!wants_input(g)) return gx_;  // no parameters: nothing else to do
     backward_intermediates();
     gx_.resize(in_);
-    auto body = [&](index_t b, index_t e) {
-      for (index_t n = b; n < e; ++n) {
-        const T* q = q_.data() + n * c_;
-        const T* a = a_.data() + n * s_;
-        const T* gz = gy.data() + n * c_;
-        const T* ge = ge_.data() + n * s_;
-        const T* gq = gq_.data() + n * c_;
-        T* gF = gx_.data() + n * c_ * s_;
-        for (index_t c = 0; c < c_; ++c)
-          for (index_t s = 0; s < s_; ++s)
-            gF[c * s_ + s] = a[s] * gz[c] + r_ * ge[s] * q[c] + gq[c] / T(s_);
-      }
-    };
-    run_samples(body);
+    if constexpr (std::is_same_v<D, cpu>) {
+      auto body = [&](index_t b, index_t e) {
+        for (index_t n = b; n < e; ++n) {
+          const T* q = q_.data() + n * c_;
+          const T* a = a_.data() + n * s_;
+          const T* gz = gy.data() + n * c_;
+          const T* ge = ge_.data() + n * s_;
+          const T* gq = gq_.data() + n * c_;
+          T* gF = gx_.data() + n * c_ * s_;
+          for (index_t c = 0; c < c_; ++c)
+            for (index_t s = 0; s < s_; ++s)
+              gF[c * s_ + s] = a[s] * gz[c] + r_ * ge[s] * q[c] + gq[c] / T(s_);
+        }
+      };
+      run_samples(body);
+    } else {
+      attention_pool_kernels<D>::template backward<T>(dev_, q_.data(), a_.data(), gy.data(),
+                                                      ge_.data(), gq_.data(), gx_.data(), n_, c_,
+                                                      s_, r_);
+    }
     return gx_;
   }
 
@@ -131,35 +149,41 @@ class attention_pool {
     dq_.resize(shape{n_, c_});
     da_.resize(shape{n_, s_});
     dy_.resize(shape{n_, c_});
-    auto body = [&](index_t b, index_t e) {
-      for (index_t n = b; n < e; ++n) {
-        const T* F = x.data() + n * c_ * s_;
-        const T* dF = dx.data() + n * c_ * s_;
-        const T* q = q_.data() + n * c_;
-        const T* a = a_.data() + n * s_;
-        T* dq = dq_.data() + n * c_;
-        T* da = da_.data() + n * s_;
-        T* dz = dy_.data() + n * c_;
-        for (index_t c = 0; c < c_; ++c) {
-          T sum = 0;
-          for (index_t s = 0; s < s_; ++s) sum += dF[c * s_ + s];
-          dq[c] = sum / T(s_);
+    if constexpr (std::is_same_v<D, cpu>) {
+      auto body = [&](index_t b, index_t e) {
+        for (index_t n = b; n < e; ++n) {
+          const T* F = x.data() + n * c_ * s_;
+          const T* dF = dx.data() + n * c_ * s_;
+          const T* q = q_.data() + n * c_;
+          const T* a = a_.data() + n * s_;
+          T* dq = dq_.data() + n * c_;
+          T* da = da_.data() + n * s_;
+          T* dz = dy_.data() + n * c_;
+          for (index_t c = 0; c < c_; ++c) {
+            T sum = 0;
+            for (index_t s = 0; s < s_; ++s) sum += dF[c * s_ + s];
+            dq[c] = sum / T(s_);
+          }
+          // de_s, kept in da until the softmax's tangent replaces it.
+          std::fill_n(da, s_, T(0));
+          for (index_t c = 0; c < c_; ++c)
+            for (index_t s = 0; s < s_; ++s) da[s] += dq[c] * F[c * s_ + s] + q[c] * dF[c * s_ + s];
+          T ade = 0;
+          for (index_t s = 0; s < s_; ++s) ade += a[s] * (da[s] *= r_);
+          for (index_t s = 0; s < s_; ++s) da[s] = a[s] * (da[s] - ade);
+          for (index_t c = 0; c < c_; ++c) {
+            T sum = 0;
+            for (index_t s = 0; s < s_; ++s) sum += a[s] * dF[c * s_ + s] + da[s] * F[c * s_ + s];
+            dz[c] = sum;
+          }
         }
-        // de_s, kept in da until the softmax's tangent replaces it.
-        std::fill_n(da, s_, T(0));
-        for (index_t c = 0; c < c_; ++c)
-          for (index_t s = 0; s < s_; ++s) da[s] += dq[c] * F[c * s_ + s] + q[c] * dF[c * s_ + s];
-        T ade = 0;
-        for (index_t s = 0; s < s_; ++s) ade += a[s] * (da[s] *= r_);
-        for (index_t s = 0; s < s_; ++s) da[s] = a[s] * (da[s] - ade);
-        for (index_t c = 0; c < c_; ++c) {
-          T sum = 0;
-          for (index_t s = 0; s < s_; ++s) sum += a[s] * dF[c * s_ + s] + da[s] * F[c * s_ + s];
-          dz[c] = sum;
-        }
-      }
-    };
-    run_samples(body);
+      };
+      run_samples(body);
+    } else {
+      attention_pool_kernels<D>::template forward_tangent<T>(dev_, x.data(), dx.data(), q_.data(),
+                                                             a_.data(), dq_.data(), da_.data(),
+                                                             dy_.data(), n_, c_, s_, r_);
+    }
     return dy_;
   }
 
@@ -174,40 +198,47 @@ class attention_pool {
     dgx_.resize(in_);
     dga_.resize(shape{n_, s_});
     dgq_.resize(shape{n_, c_});
-    auto body = [&](index_t b, index_t e) {
-      for (index_t n = b; n < e; ++n) {
-        const T* F = x.data() + n * c_ * s_;
-        const T* dF = dx.data() + n * c_ * s_;
-        const T* q = q_.data() + n * c_;
-        const T* dq = dq_.data() + n * c_;
-        const T* a = a_.data() + n * s_;
-        const T* da = da_.data() + n * s_;
-        const T* gz = gy.data() + n * c_;
-        const T* dgz = dgy.data() + n * c_;
-        const T* ga = ga_.data() + n * s_;
-        const T* ge = ge_.data() + n * s_;
-        const T aga = aga_[n];
-        T* dg = dga_.data() + n * s_;  // dga, then dge in place
-        T* dgq = dgq_.data() + n * c_;
-        T* dgF = dgx_.data() + n * c_ * s_;
-        std::fill_n(dg, s_, T(0));
-        for (index_t c = 0; c < c_; ++c)
-          for (index_t s = 0; s < s_; ++s) dg[s] += dF[c * s_ + s] * gz[c] + F[c * s_ + s] * dgz[c];
-        T daga = 0;  // the tangent of <a, ga>
-        for (index_t s = 0; s < s_; ++s) daga += da[s] * ga[s] + a[s] * dg[s];
-        for (index_t s = 0; s < s_; ++s) dg[s] = da[s] * (ga[s] - aga) + a[s] * (dg[s] - daga);
-        for (index_t c = 0; c < c_; ++c) {
-          T sum = 0;
-          for (index_t s = 0; s < s_; ++s) sum += dg[s] * F[c * s_ + s] + ge[s] * dF[c * s_ + s];
-          dgq[c] = r_ * sum;
+    if constexpr (std::is_same_v<D, cpu>) {
+      auto body = [&](index_t b, index_t e) {
+        for (index_t n = b; n < e; ++n) {
+          const T* F = x.data() + n * c_ * s_;
+          const T* dF = dx.data() + n * c_ * s_;
+          const T* q = q_.data() + n * c_;
+          const T* dq = dq_.data() + n * c_;
+          const T* a = a_.data() + n * s_;
+          const T* da = da_.data() + n * s_;
+          const T* gz = gy.data() + n * c_;
+          const T* dgz = dgy.data() + n * c_;
+          const T* ga = ga_.data() + n * s_;
+          const T* ge = ge_.data() + n * s_;
+          const T aga = aga_[n];
+          T* dg = dga_.data() + n * s_;  // dga, then dge in place
+          T* dgq = dgq_.data() + n * c_;
+          T* dgF = dgx_.data() + n * c_ * s_;
+          std::fill_n(dg, s_, T(0));
+          for (index_t c = 0; c < c_; ++c)
+            for (index_t s = 0; s < s_; ++s) dg[s] += dF[c * s_ + s] * gz[c] + F[c * s_ + s] * dgz[c];
+          T daga = 0;  // the tangent of <a, ga>
+          for (index_t s = 0; s < s_; ++s) daga += da[s] * ga[s] + a[s] * dg[s];
+          for (index_t s = 0; s < s_; ++s) dg[s] = da[s] * (ga[s] - aga) + a[s] * (dg[s] - daga);
+          for (index_t c = 0; c < c_; ++c) {
+            T sum = 0;
+            for (index_t s = 0; s < s_; ++s) sum += dg[s] * F[c * s_ + s] + ge[s] * dF[c * s_ + s];
+            dgq[c] = r_ * sum;
+          }
+          for (index_t c = 0; c < c_; ++c)
+            for (index_t s = 0; s < s_; ++s)
+              dgF[c * s_ + s] = dgz[c] * a[s] + gz[c] * da[s] + r_ * (dg[s] * q[c] + ge[s] * dq[c]) +
+                                dgq[c] / T(s_);
         }
-        for (index_t c = 0; c < c_; ++c)
-          for (index_t s = 0; s < s_; ++s)
-            dgF[c * s_ + s] = dgz[c] * a[s] + gz[c] * da[s] + r_ * (dg[s] * q[c] + ge[s] * dq[c]) +
-                              dgq[c] / T(s_);
-      }
-    };
-    run_samples(body);
+      };
+      run_samples(body);
+    } else {
+      attention_pool_kernels<D>::template backward_tangent<T>(
+          dev_, x.data(), dx.data(), q_.data(), dq_.data(), a_.data(), da_.data(), gy.data(),
+          dgy.data(), ga_.data(), ge_.data(), aga_.data(), dga_.data(), dgq_.data(), dgx_.data(), n_,
+          c_, s_, r_);
+    }
     return dgx_;
   }
 
@@ -228,29 +259,35 @@ class attention_pool {
     ge_.resize(shape{n_, s_});
     aga_.resize(shape{n_});
     gq_.resize(shape{n_, c_});
-    auto body = [&](index_t b, index_t e) {
-      for (index_t n = b; n < e; ++n) {
-        const T* F = x.data() + n * c_ * s_;
-        const T* a = a_.data() + n * s_;
-        const T* gz = gy.data() + n * c_;
-        T* ga = ga_.data() + n * s_;
-        T* ge = ge_.data() + n * s_;
-        T* gq = gq_.data() + n * c_;
-        std::fill_n(ga, s_, T(0));
-        for (index_t c = 0; c < c_; ++c)
-          for (index_t s = 0; s < s_; ++s) ga[s] += F[c * s_ + s] * gz[c];
-        T aga = 0;
-        for (index_t s = 0; s < s_; ++s) aga += a[s] * ga[s];
-        aga_[n] = aga;
-        for (index_t s = 0; s < s_; ++s) ge[s] = a[s] * (ga[s] - aga);
-        for (index_t c = 0; c < c_; ++c) {
-          T sum = 0;
-          for (index_t s = 0; s < s_; ++s) sum += ge[s] * F[c * s_ + s];
-          gq[c] = r_ * sum;
+    if constexpr (std::is_same_v<D, cpu>) {
+      auto body = [&](index_t b, index_t e) {
+        for (index_t n = b; n < e; ++n) {
+          const T* F = x.data() + n * c_ * s_;
+          const T* a = a_.data() + n * s_;
+          const T* gz = gy.data() + n * c_;
+          T* ga = ga_.data() + n * s_;
+          T* ge = ge_.data() + n * s_;
+          T* gq = gq_.data() + n * c_;
+          std::fill_n(ga, s_, T(0));
+          for (index_t c = 0; c < c_; ++c)
+            for (index_t s = 0; s < s_; ++s) ga[s] += F[c * s_ + s] * gz[c];
+          T aga = 0;
+          for (index_t s = 0; s < s_; ++s) aga += a[s] * ga[s];
+          aga_[n] = aga;
+          for (index_t s = 0; s < s_; ++s) ge[s] = a[s] * (ga[s] - aga);
+          for (index_t c = 0; c < c_; ++c) {
+            T sum = 0;
+            for (index_t s = 0; s < s_; ++s) sum += ge[s] * F[c * s_ + s];
+            gq[c] = r_ * sum;
+          }
         }
-      }
-    };
-    run_samples(body);
+      };
+      run_samples(body);
+    } else {
+      attention_pool_kernels<D>::template backward_intermediates<T>(
+          dev_, x.data(), a_.data(), gy.data(), ga_.data(), ge_.data(), aga_.data(), gq_.data(), n_,
+          c_, s_, r_);
+    }
     have_bwd_ = true;
   }
 

@@ -16,6 +16,9 @@
 //                     (dga, dgb) = split(dgy)
 // and each branch adds its own parameter gradients (and their tangents).
 // Parameters and buffers are named "first.*" and "second.*".
+//
+// On devices other than the host the copies are the device's strided copies
+// (concat_kernels<D>, device/cuda/concat.hpp), on the output's stream.
 #include <algorithm>
 #include <type_traits>
 #include <utility>
@@ -24,6 +27,13 @@
 #include "../device/cpu/elementwise.hpp"
 #include "init.hpp"
 #include "layer.hpp"
+
+namespace ebm {
+/// Strided copies of concat_channels / split_channels on devices other than
+/// the host (device/cuda/concat.hpp).
+template <class D>
+struct concat_kernels;
+}  // namespace ebm
 
 namespace ebm::nn {
 
@@ -49,14 +59,19 @@ inline shape concat_shape(const shape& a, const shape& b, const char* where) {
 /// [N, Ca + Cb, ...]).
 template <class T, class D>
 void concat_channels(const tensor<T, D>& a, const tensor<T, D>& b, tensor<T, D>& out) {
-  static_assert(std::is_same_v<D, cpu>, "concat_channels: only the cpu device is implemented");
   const shape s = detail::concat_shape(a.shape(), b.shape(), "concat_channels");
   const index_t n = s[0];
   const index_t sa = n > 0 ? a.size() / n : 0, sb = n > 0 ? b.size() / n : 0;
   out.resize(s);
-  for (index_t i = 0; i < n; ++i) {
-    std::copy_n(a.data() + i * sa, sa, out.data() + i * (sa + sb));
-    std::copy_n(b.data() + i * sb, sb, out.data() + i * (sa + sb) + sa);
+  if constexpr (std::is_same_v<D, cpu>) {
+    for (index_t i = 0; i < n; ++i) {
+      std::copy_n(a.data() + i * sa, sa, out.data() + i * (sa + sb));
+      std::copy_n(b.data() + i * sb, sb, out.data() + i * (sa + sb) + sa);
+    }
+  } else {
+    const D dev = out.device();
+    concat_kernels<D>::template copy_rows<T>(dev, a.data(), sa, out.data(), sa + sb, sa, n);
+    concat_kernels<D>::template copy_rows<T>(dev, b.data(), sb, out.data() + sa, sa + sb, sb, n);
   }
 }
 
@@ -64,7 +79,6 @@ void concat_channels(const tensor<T, D>& a, const tensor<T, D>& b, tensor<T, D>&
 /// remaining ones (both resized).
 template <class T, class D>
 void split_channels(const tensor<T, D>& g, index_t ca, tensor<T, D>& ga, tensor<T, D>& gb) {
-  static_assert(std::is_same_v<D, cpu>, "split_channels: only the cpu device is implemented");
   EBM_REQUIRE(g.rank() >= 2, "split_channels: expected g as [N, C, ...] (rank >= 2), got ", g.shape());
   EBM_REQUIRE(ca >= 0 && ca <= g.extent(1), "split_channels: expected the split point in [0, ",
               g.extent(1), "] for g of shape ", g.shape(), ", got ", ca);
@@ -72,9 +86,15 @@ void split_channels(const tensor<T, D>& g, index_t ca, tensor<T, D>& ga, tensor<
   ga.resize(g.shape().with(1, ca));
   gb.resize(g.shape().with(1, c - ca));
   const index_t sa = n > 0 ? ga.size() / n : 0, sb = n > 0 ? gb.size() / n : 0;
-  for (index_t i = 0; i < n; ++i) {
-    std::copy_n(g.data() + i * (sa + sb), sa, ga.data() + i * sa);
-    std::copy_n(g.data() + i * (sa + sb) + sa, sb, gb.data() + i * sb);
+  if constexpr (std::is_same_v<D, cpu>) {
+    for (index_t i = 0; i < n; ++i) {
+      std::copy_n(g.data() + i * (sa + sb), sa, ga.data() + i * sa);
+      std::copy_n(g.data() + i * (sa + sb) + sa, sb, gb.data() + i * sb);
+    }
+  } else {
+    const D dev = ga.device();
+    concat_kernels<D>::template copy_rows<T>(dev, g.data(), sa + sb, ga.data(), sa, sa, n);
+    concat_kernels<D>::template copy_rows<T>(dev, g.data() + sa, sa + sb, gb.data(), sb, sb, n);
   }
 }
 

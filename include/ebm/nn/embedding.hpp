@@ -18,6 +18,10 @@
 // and, the map being linear in W with labels that carry no tangent,
 //   backward_tangent   dgW[y_n] += dgy[n]           (the same scatter of dgy).
 // There is no input gradient (labels are integers).
+//
+// On devices other than the host both run as kernels (embedding_kernels<D>,
+// device/cuda/embedding.hpp); labels stay host integers and their table rows
+// are copied to the device by each forward.
 #include <algorithm>
 #include <cmath>
 #include <span>
@@ -30,19 +34,24 @@
 #include "init.hpp"
 #include "layer.hpp"
 
+namespace ebm {
+/// The embeddings' kernels on devices other than the host
+/// (device/cuda/embedding.hpp).
+template <class D>
+struct embedding_kernels;
+}  // namespace ebm
+
 namespace ebm::nn {
 
 template <class T = float, class D = cpu>
 class sinusoidal_embedding {
-  static_assert(std::is_same_v<D, cpu>, "sinusoidal_embedding: only the cpu device is implemented");
-
  public:
   using value_type = T;
   using device_type = D;
   using tensor_type = tensor<T, D>;
 
-  explicit sinusoidal_embedding(index_t dim, double max_period = 10000)
-      : dim_(dim), max_period_(max_period) {
+  explicit sinusoidal_embedding(index_t dim, double max_period = 10000, D dev = {})
+      : dim_(dim), max_period_(max_period), dev_(dev) {
     EBM_REQUIRE(dim_ > 0 && dim_ % 2 == 0, "sinusoidal_embedding: dim must be even and positive, got ",
                 dim_);
     EBM_REQUIRE(max_period_ > 0, "sinusoidal_embedding: max_period must be positive, got ",
@@ -59,14 +68,18 @@ class sinusoidal_embedding {
     const index_t n = t.extent(0), half = dim_ / 2;
     y_.resize(shape{n, dim_});
     const double log_period = std::log(max_period_);
-    for (index_t i = 0; i < n; ++i) {
-      const double ti = static_cast<double>(t[i]);
-      T* row = y_.data() + i * dim_;
-      for (index_t k = 0; k < half; ++k) {
-        const double arg = ti * std::exp(-log_period * static_cast<double>(k) / static_cast<double>(half));
-        row[k] = static_cast<T>(std::cos(arg));
-        row[half + k] = static_cast<T>(std::sin(arg));
+    if constexpr (std::is_same_v<D, cpu>) {
+      for (index_t i = 0; i < n; ++i) {
+        const double ti = static_cast<double>(t[i]);
+        T* row = y_.data() + i * dim_;
+        for (index_t k = 0; k < half; ++k) {
+          const double arg = ti * std::exp(-log_period * static_cast<double>(k) / static_cast<double>(half));
+          row[k] = static_cast<T>(std::cos(arg));
+          row[half + k] = static_cast<T>(std::sin(arg));
+        }
       }
+    } else {
+      embedding_kernels<D>::template sinusoidal<T>(dev_, t.data(), y_.data(), n, dim_, log_period);
     }
     return y_;
   }
@@ -74,13 +87,12 @@ class sinusoidal_embedding {
  private:
   index_t dim_;
   double max_period_;
+  D dev_;
   tensor_type y_;
 };
 
 template <class T = float, class D = cpu>
 class label_embedding {
-  static_assert(std::is_same_v<D, cpu>, "label_embedding: only the cpu device is implemented");
-
  public:
   using value_type = T;
   using device_type = D;
@@ -98,8 +110,18 @@ class label_embedding {
     init(detail::default_init_rng());
   }
 
-  /// Every entry of the table N(0, 1) (torch.nn.Embedding's default).
-  void init(philox& rng) { rng.fill_normal<T>(w_.span()); }
+  /// Every entry of the table N(0, 1) (torch.nn.Embedding's default); on
+  /// other devices drawn on the host and copied, so the table equals the
+  /// host layer's for the same generator state.
+  void init(philox& rng) {
+    if constexpr (std::is_same_v<D, cpu>) {
+      rng.fill_normal<T>(w_.span());
+    } else {
+      tensor<T> h(w_.shape());
+      rng.fill_normal<T>(h.span());
+      copy(h, w_);
+    }
+  }
 
   index_t classes() const { return classes_; }
   index_t dim() const { return dim_; }
@@ -124,8 +146,14 @@ class label_embedding {
     }
     const index_t n = static_cast<index_t>(rows_.size());
     y_.resize(shape{n, dim_});
-    for (index_t i = 0; i < n; ++i)
-      std::copy_n(w_.data() + rows_[i] * dim_, dim_, y_.data() + i * dim_);
+    if constexpr (std::is_same_v<D, cpu>) {
+      for (index_t i = 0; i < n; ++i)
+        std::copy_n(w_.data() + rows_[i] * dim_, dim_, y_.data() + i * dim_);
+    } else {
+      rows_dev_.resize(shape{n});
+      embedding_kernels<D>::template gather_rows<T>(dev_, w_.data(), rows_.data(), rows_dev_.data(),
+                                                    y_.data(), n, dim_);
+    }
     return y_;
   }
 
@@ -145,10 +173,17 @@ class label_embedding {
                                       expected, " (the labels of the last forward) but got ",
                                       g.shape()));
     if (!wants_params(which)) return;
-    for (std::size_t i = 0; i < rows_.size(); ++i) {
-      const T* src = g.data() + static_cast<index_t>(i) * dim_;
-      T* dst = gw_.data() + rows_[i] * dim_;
-      for (index_t k = 0; k < dim_; ++k) dst[k] += src[k];
+    if constexpr (std::is_same_v<D, cpu>) {
+      for (std::size_t i = 0; i < rows_.size(); ++i) {
+        const T* src = g.data() + static_cast<index_t>(i) * dim_;
+        T* dst = gw_.data() + rows_[i] * dim_;
+        for (index_t k = 0; k < dim_; ++k) dst[k] += src[k];
+      }
+    } else {
+      embedding_kernels<D>::template scatter_add_rows<T>(dev_, g.data(), rows_dev_.data(),
+                                                         gw_.data(),
+                                                         static_cast<index_t>(rows_.size()),
+                                                         classes_ + 1, dim_);
     }
   }
 
@@ -156,6 +191,7 @@ class label_embedding {
   D dev_;
   tensor_type w_, gw_, y_;
   std::vector<index_t> rows_;  // table rows of the last forward's labels
+  tensor<index_t, D> rows_dev_;  // the same on the device (unused on the host)
 };
 
 }  // namespace ebm::nn

@@ -28,7 +28,9 @@
 //
 // Work is split over (sample, group) pairs for the per-group passes and over
 // channels for the parameter gradients: no two threads write the same value,
-// and each value is always summed in the same order (deterministic).
+// and each value is always summed in the same order (deterministic).  On
+// devices other than the host the same formulas run as kernels
+// (group_norm_kernels<D>, device/cuda/group_norm.hpp).
 #include <array>
 #include <cmath>
 #include <type_traits>
@@ -38,12 +40,17 @@
 #include "init.hpp"
 #include "layer.hpp"
 
+namespace ebm {
+/// The passes of group_norm on devices other than the host
+/// (device/cuda/group_norm.hpp).
+template <class D>
+struct group_norm_kernels;
+}  // namespace ebm
+
 namespace ebm::nn {
 
 template <class T = float, class D = cpu>
 class group_norm {
-  static_assert(std::is_same_v<D, cpu>, "group_norm: only the cpu device is implemented");
-
  public:
   using value_type = T;
   using device_type = D;
@@ -94,30 +101,36 @@ class group_norm {
     xh_.resize(in_);
     y_.resize(in_);
     sigma_.resize(shape{n_ * g_});
-    auto body = [&](index_t b, index_t e) {
-      for (index_t k = b; k < e; ++k) {
-        const index_t off = k * m_, c0 = (k % g_) * cpg_;
-        const T* xp = x.data() + off;
-        const T mu = lane_sums<1>(m_, [&](index_t i) { return std::array<T, 1>{xp[i]}; })[0] / T(m_);
-        const T var = lane_sums<1>(m_, [&](index_t i) {
-                        const T c = xp[i] - mu;
-                        return std::array<T, 1>{c * c};
-                      })[0] / T(m_);
-        const T sigma = std::sqrt(var + eps_), inv = T(1) / sigma;
-        sigma_[k] = sigma;
-        T* xh = xh_.data() + off;
-        T* y = y_.data() + off;
-        for (index_t j = 0; j < cpg_; ++j) {
-          const T w = w_[c0 + j], bias = b_[c0 + j];
-          for (index_t s = 0; s < s_; ++s) {
-            const index_t i = j * s_ + s;
-            xh[i] = (xp[i] - mu) * inv;
-            y[i] = w * xh[i] + bias;
+    if constexpr (std::is_same_v<D, cpu>) {
+      auto body = [&](index_t b, index_t e) {
+        for (index_t k = b; k < e; ++k) {
+          const index_t off = k * m_, c0 = (k % g_) * cpg_;
+          const T* xp = x.data() + off;
+          const T mu = lane_sums<1>(m_, [&](index_t i) { return std::array<T, 1>{xp[i]}; })[0] / T(m_);
+          const T var = lane_sums<1>(m_, [&](index_t i) {
+                          const T c = xp[i] - mu;
+                          return std::array<T, 1>{c * c};
+                        })[0] / T(m_);
+          const T sigma = std::sqrt(var + eps_), inv = T(1) / sigma;
+          sigma_[k] = sigma;
+          T* xh = xh_.data() + off;
+          T* y = y_.data() + off;
+          for (index_t j = 0; j < cpg_; ++j) {
+            const T w = w_[c0 + j], bias = b_[c0 + j];
+            for (index_t s = 0; s < s_; ++s) {
+              const index_t i = j * s_ + s;
+              xh[i] = (xp[i] - mu) * inv;
+              y[i] = w * xh[i] + bias;
+            }
           }
         }
-      }
-    };
-    run_groups(body);
+      };
+      run_groups(body);
+    } else {
+      group_norm_kernels<D>::template forward<T>(dev_, x.data(), w_.data(), b_.data(), eps_,
+                                                 xh_.data(), y_.data(), sigma_.data(), n_, c_, g_,
+                                                 s_);
+    }
     return y_;
   }
 
@@ -127,50 +140,60 @@ class group_norm {
     gy_ = &gy;
     if (wants_input(g)) {
       gx_.resize(in_);
-      auto body = [&](index_t b, index_t e) {
-        for (index_t k = b; k < e; ++k) {
-          const index_t off = k * m_, c0 = (k % g_) * cpg_;
-          const T* xh = xh_.data() + off;
-          const T* gp = gy.data() + off;
-          T mg = 0, m = 0;
-          for (index_t j = 0; j < cpg_; ++j) {
-            const T w = w_[c0 + j];
-            const T* g = gp + j * s_;
-            const T* h = xh + j * s_;
-            const auto r = lane_sums<2>(s_, [&](index_t q) { return std::array<T, 2>{g[q], h[q] * g[q]}; });
-            mg += w * r[0];
-            m += w * r[1];
-          }
-          mg /= T(m_), m /= T(m_);
-          const T inv = T(1) / sigma_[k];
-          T* gx = gx_.data() + off;
-          for (index_t j = 0; j < cpg_; ++j) {
-            const T w = w_[c0 + j];
-            for (index_t s = 0; s < s_; ++s) {
-              const index_t i = j * s_ + s;
-              gx[i] = (w * gp[i] - mg - xh[i] * m) * inv;
+      if constexpr (std::is_same_v<D, cpu>) {
+        auto body = [&](index_t b, index_t e) {
+          for (index_t k = b; k < e; ++k) {
+            const index_t off = k * m_, c0 = (k % g_) * cpg_;
+            const T* xh = xh_.data() + off;
+            const T* gp = gy.data() + off;
+            T mg = 0, m = 0;
+            for (index_t j = 0; j < cpg_; ++j) {
+              const T w = w_[c0 + j];
+              const T* g = gp + j * s_;
+              const T* h = xh + j * s_;
+              const auto r = lane_sums<2>(s_, [&](index_t q) { return std::array<T, 2>{g[q], h[q] * g[q]}; });
+              mg += w * r[0];
+              m += w * r[1];
+            }
+            mg /= T(m_), m /= T(m_);
+            const T inv = T(1) / sigma_[k];
+            T* gx = gx_.data() + off;
+            for (index_t j = 0; j < cpg_; ++j) {
+              const T w = w_[c0 + j];
+              for (index_t s = 0; s < s_; ++s) {
+                const index_t i = j * s_ + s;
+                gx[i] = (w * gp[i] - mg - xh[i] * m) * inv;
+              }
             }
           }
-        }
-      };
-      run_groups(body);
+        };
+        run_groups(body);
+      } else {
+        group_norm_kernels<D>::template backward<T>(dev_, xh_.data(), gy.data(), w_.data(),
+                                                    sigma_.data(), gx_.data(), n_, c_, g_, s_);
+      }
     }
     if (wants_params(g)) {
-      auto body = [&](index_t b, index_t e) {
-        for (index_t c = b; c < e; ++c) {
-          T sw = 0, sb = 0;
-          for (index_t n = 0; n < n_; ++n) {
-            const T* g = gy.data() + (n * c_ + c) * s_;
-            const T* h = xh_.data() + (n * c_ + c) * s_;
-            const auto r = lane_sums<2>(s_, [&](index_t q) { return std::array<T, 2>{g[q] * h[q], g[q]}; });
-            sw += r[0];
-            sb += r[1];
+      if constexpr (std::is_same_v<D, cpu>) {
+        auto body = [&](index_t b, index_t e) {
+          for (index_t c = b; c < e; ++c) {
+            T sw = 0, sb = 0;
+            for (index_t n = 0; n < n_; ++n) {
+              const T* g = gy.data() + (n * c_ + c) * s_;
+              const T* h = xh_.data() + (n * c_ + c) * s_;
+              const auto r = lane_sums<2>(s_, [&](index_t q) { return std::array<T, 2>{g[q] * h[q], g[q]}; });
+              sw += r[0];
+              sb += r[1];
+            }
+            gw_[c] += sw;
+            gb_[c] += sb;
           }
-          gw_[c] += sw;
-          gb_[c] += sb;
-        }
-      };
-      run_channels(body);
+        };
+        run_channels(body);
+      } else {
+        group_norm_kernels<D>::template param_grads<T>(dev_, gy.data(), xh_.data(), nullptr,
+                                                       nullptr, gw_.data(), gb_.data(), n_, c_, s_);
+      }
     }
     return gx_;
   }
@@ -182,28 +205,34 @@ class group_norm {
     dxh_.resize(in_);
     dy_.resize(in_);
     dsigma_.resize(shape{n_ * g_});
-    auto body = [&](index_t b, index_t e) {
-      for (index_t k = b; k < e; ++k) {
-        const index_t off = k * m_, c0 = (k % g_) * cpg_;
-        const T* xh = xh_.data() + off;
-        const T* d = dx.data() + off;
-        const auto r = lane_sums<2>(m_, [&](index_t i) { return std::array<T, 2>{d[i], xh[i] * d[i]}; });
-        const T md = r[0] / T(m_), a = r[1] / T(m_);
-        dsigma_[k] = a;
-        const T inv = T(1) / sigma_[k];
-        T* dxh = dxh_.data() + off;
-        T* dy = dy_.data() + off;
-        for (index_t j = 0; j < cpg_; ++j) {
-          const T w = w_[c0 + j];
-          for (index_t s = 0; s < s_; ++s) {
-            const index_t i = j * s_ + s;
-            dxh[i] = (d[i] - md - xh[i] * a) * inv;
-            dy[i] = w * dxh[i];
+    if constexpr (std::is_same_v<D, cpu>) {
+      auto body = [&](index_t b, index_t e) {
+        for (index_t k = b; k < e; ++k) {
+          const index_t off = k * m_, c0 = (k % g_) * cpg_;
+          const T* xh = xh_.data() + off;
+          const T* d = dx.data() + off;
+          const auto r = lane_sums<2>(m_, [&](index_t i) { return std::array<T, 2>{d[i], xh[i] * d[i]}; });
+          const T md = r[0] / T(m_), a = r[1] / T(m_);
+          dsigma_[k] = a;
+          const T inv = T(1) / sigma_[k];
+          T* dxh = dxh_.data() + off;
+          T* dy = dy_.data() + off;
+          for (index_t j = 0; j < cpg_; ++j) {
+            const T w = w_[c0 + j];
+            for (index_t s = 0; s < s_; ++s) {
+              const index_t i = j * s_ + s;
+              dxh[i] = (d[i] - md - xh[i] * a) * inv;
+              dy[i] = w * dxh[i];
+            }
           }
         }
-      }
-    };
-    run_groups(body);
+      };
+      run_groups(body);
+    } else {
+      group_norm_kernels<D>::template forward_tangent<T>(dev_, xh_.data(), dx.data(), w_.data(),
+                                                         sigma_.data(), dxh_.data(), dy_.data(),
+                                                         dsigma_.data(), n_, c_, g_, s_);
+    }
     return dy_;
   }
 
@@ -213,60 +242,73 @@ class group_norm {
     const tensor_type& gy = *gy_;
     if (wants_input(g)) {
       dgx_.resize(in_);
-      auto body = [&](index_t b, index_t e) {
-        for (index_t k = b; k < e; ++k) {
-          const index_t off = k * m_, c0 = (k % g_) * cpg_;
-          const T* xh = xh_.data() + off;
-          const T* dxh = dxh_.data() + off;
-          const T* gp = gy.data() + off;
-          const T* dgp = dgy.data() + off;
-          // mean(gh), m = mean(xh gh), mean(dgh), dm = mean(dxh gh + xh dgh).
-          T mg = 0, m = 0, mdg = 0, dm = 0;
-          for (index_t j = 0; j < cpg_; ++j) {
-            const T w = w_[c0 + j];
-            const index_t o = j * s_;
-            const auto r = lane_sums<4>(s_, [&](index_t q) {
-              const index_t i = o + q;
-              return std::array<T, 4>{gp[i], xh[i] * gp[i], dgp[i], dxh[i] * gp[i] + xh[i] * dgp[i]};
-            });
-            mg += w * r[0];
-            m += w * r[1];
-            mdg += w * r[2];
-            dm += w * r[3];
-          }
-          mg /= T(m_), m /= T(m_), mdg /= T(m_), dm /= T(m_);
-          const T inv = T(1) / sigma_[k];
-          const T a_over_sigma = dsigma_[k] * inv;
-          T* dgx = dgx_.data() + off;
-          for (index_t j = 0; j < cpg_; ++j) {
-            const T w = w_[c0 + j];
-            for (index_t s = 0; s < s_; ++s) {
-              const index_t i = j * s_ + s;
-              const T u = w * gp[i] - mg - xh[i] * m;
-              const T du = w * dgp[i] - mdg - dxh[i] * m - xh[i] * dm;
-              dgx[i] = (du - u * a_over_sigma) * inv;
+      if constexpr (std::is_same_v<D, cpu>) {
+        auto body = [&](index_t b, index_t e) {
+          for (index_t k = b; k < e; ++k) {
+            const index_t off = k * m_, c0 = (k % g_) * cpg_;
+            const T* xh = xh_.data() + off;
+            const T* dxh = dxh_.data() + off;
+            const T* gp = gy.data() + off;
+            const T* dgp = dgy.data() + off;
+            // mean(gh), m = mean(xh gh), mean(dgh), dm = mean(dxh gh + xh dgh).
+            T mg = 0, m = 0, mdg = 0, dm = 0;
+            for (index_t j = 0; j < cpg_; ++j) {
+              const T w = w_[c0 + j];
+              const index_t o = j * s_;
+              const auto r = lane_sums<4>(s_, [&](index_t q) {
+                const index_t i = o + q;
+                return std::array<T, 4>{gp[i], xh[i] * gp[i], dgp[i], dxh[i] * gp[i] + xh[i] * dgp[i]};
+              });
+              mg += w * r[0];
+              m += w * r[1];
+              mdg += w * r[2];
+              dm += w * r[3];
+            }
+            mg /= T(m_), m /= T(m_), mdg /= T(m_), dm /= T(m_);
+            const T inv = T(1) / sigma_[k];
+            const T a_over_sigma = dsigma_[k] * inv;
+            T* dgx = dgx_.data() + off;
+            for (index_t j = 0; j < cpg_; ++j) {
+              const T w = w_[c0 + j];
+              for (index_t s = 0; s < s_; ++s) {
+                const index_t i = j * s_ + s;
+                const T u = w * gp[i] - mg - xh[i] * m;
+                const T du = w * dgp[i] - mdg - dxh[i] * m - xh[i] * dm;
+                dgx[i] = (du - u * a_over_sigma) * inv;
+              }
             }
           }
-        }
-      };
-      run_groups(body);
+        };
+        run_groups(body);
+      } else {
+        group_norm_kernels<D>::template backward_tangent<T>(dev_, xh_.data(), dxh_.data(),
+                                                            gy.data(), dgy.data(), w_.data(),
+                                                            sigma_.data(), dsigma_.data(),
+                                                            dgx_.data(), n_, c_, g_, s_);
+      }
     }
     if (wants_params(g)) {
-      auto body = [&](index_t b, index_t e) {
-        for (index_t c = b; c < e; ++c) {
-          T sw = 0, sb = 0;
-          for (index_t n = 0; n < n_; ++n) {
-            const index_t off = (n * c_ + c) * s_;
-            const T *dg = dgy.data() + off, *g = gy.data() + off, *h = xh_.data() + off, *dh = dxh_.data() + off;
-            const auto r = lane_sums<2>(s_, [&](index_t q) { return std::array<T, 2>{dg[q] * h[q] + g[q] * dh[q], dg[q]}; });
-            sw += r[0];
-            sb += r[1];
+      if constexpr (std::is_same_v<D, cpu>) {
+        auto body = [&](index_t b, index_t e) {
+          for (index_t c = b; c < e; ++c) {
+            T sw = 0, sb = 0;
+            for (index_t n = 0; n < n_; ++n) {
+              const index_t off = (n * c_ + c) * s_;
+              const T *dg = dgy.data() + off, *g = gy.data() + off, *h = xh_.data() + off, *dh = dxh_.data() + off;
+              const auto r = lane_sums<2>(s_, [&](index_t q) { return std::array<T, 2>{dg[q] * h[q] + g[q] * dh[q], dg[q]}; });
+              sw += r[0];
+              sb += r[1];
+            }
+            gw_[c] += sw;
+            gb_[c] += sb;
           }
-          gw_[c] += sw;
-          gb_[c] += sb;
-        }
-      };
-      run_channels(body);
+        };
+        run_channels(body);
+      } else {
+        group_norm_kernels<D>::template param_grads<T>(dev_, dgy.data(), xh_.data(), gy.data(),
+                                                       dxh_.data(), gw_.data(), gb_.data(), n_, c_,
+                                                       s_);
+      }
     }
     return dgx_;
   }

@@ -8,10 +8,21 @@
 //   backward          gx = -gy p
 //   forward_tangent   dy = -sum p·dx
 //   backward_tangent  dgx = -dgy p - gy dp,   dp = p (dx - <p, dx>)
+// On devices other than the host the same formulas run as kernels
+// (logsumexp_kernels<D>, device/cuda/logsumexp.hpp).
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
+#include "../device/cpu/device.hpp"
 #include "layer.hpp"
+
+namespace ebm {
+/// The passes of logsumexp_energy on devices other than the host
+/// (device/cuda/logsumexp.hpp).
+template <class D>
+struct logsumexp_kernels;
+}  // namespace ebm
 
 namespace ebm::nn {
 
@@ -22,6 +33,8 @@ class logsumexp_energy {
   using device_type = D;
   using tensor_type = tensor<T, D>;
 
+  explicit logsumexp_energy(D dev = {}) : dev_(dev) {}
+
   const tensor_type& forward(const tensor_type& x) {
     EBM_REQUIRE(x.rank() >= 2 && x.extent(1) >= 1,
                 "logsumexp_energy: expected logits [N, C] or [N, C, ...], got ", x.shape());
@@ -29,19 +42,23 @@ class logsumexp_energy {
     in_shape_ = x.shape();
     p_.resize(x.shape());
     y_.resize(shape{n_, 1});
-    for (index_t n = 0; n < n_; ++n) {
-      T total = 0;
-      for (index_t s = 0; s < s_; ++s) {
-        const T* f = x.data() + n * c_ * s_ + s;
-        T* p = p_.data() + n * c_ * s_ + s;
-        T m = f[0];
-        for (index_t c = 1; c < c_; ++c) m = std::max(m, f[c * s_]);
-        T z = 0;
-        for (index_t c = 0; c < c_; ++c) z += (p[c * s_] = std::exp(f[c * s_] - m));
-        for (index_t c = 0; c < c_; ++c) p[c * s_] /= z;
-        total += m + std::log(z);
+    if constexpr (std::is_same_v<D, cpu>) {
+      for (index_t n = 0; n < n_; ++n) {
+        T total = 0;
+        for (index_t s = 0; s < s_; ++s) {
+          const T* f = x.data() + n * c_ * s_ + s;
+          T* p = p_.data() + n * c_ * s_ + s;
+          T m = f[0];
+          for (index_t c = 1; c < c_; ++c) m = std::max(m, f[c * s_]);
+          T z = 0;
+          for (index_t c = 0; c < c_; ++c) z += (p[c * s_] = std::exp(f[c * s_] - m));
+          for (index_t c = 0; c < c_; ++c) p[c * s_] /= z;
+          total += m + std::log(z);
+        }
+        y_[n] = -total;
       }
-      y_[n] = -total;
+    } else {
+      logsumexp_kernels<D>::template forward<T>(dev_, x.data(), p_.data(), y_.data(), n_, c_, s_);
     }
     return y_;
   }
@@ -54,8 +71,13 @@ class logsumexp_energy {
     gy_ = &gy;
     if (wants_input(g)) {
       gx_.resize(in_shape_);
-      for (index_t n = 0; n < n_; ++n)
-        for (index_t i = 0; i < c_ * s_; ++i) gx_[n * c_ * s_ + i] = -gy[n] * p_[n * c_ * s_ + i];
+      if constexpr (std::is_same_v<D, cpu>) {
+        for (index_t n = 0; n < n_; ++n)
+          for (index_t i = 0; i < c_ * s_; ++i) gx_[n * c_ * s_ + i] = -gy[n] * p_[n * c_ * s_ + i];
+      } else {
+        logsumexp_kernels<D>::template backward<T>(dev_, p_.data(), gy.data(), gx_.data(), n_, c_,
+                                                   s_);
+      }
     }
     return gx_;
   }
@@ -64,18 +86,23 @@ class logsumexp_energy {
     dx_ = &dx;
     dy_.resize(shape{n_, 1});
     pdx_.resize(shape{n_, s_});
-    for (index_t n = 0; n < n_; ++n) {
-      T total = 0;
-      for (index_t s = 0; s < s_; ++s) {
-        T a = 0;
-        for (index_t c = 0; c < c_; ++c) {
-          const index_t k = (n * c_ + c) * s_ + s;
-          a += p_[k] * dx[k];
+    if constexpr (std::is_same_v<D, cpu>) {
+      for (index_t n = 0; n < n_; ++n) {
+        T total = 0;
+        for (index_t s = 0; s < s_; ++s) {
+          T a = 0;
+          for (index_t c = 0; c < c_; ++c) {
+            const index_t k = (n * c_ + c) * s_ + s;
+            a += p_[k] * dx[k];
+          }
+          pdx_[n * s_ + s] = a;
+          total += a;
         }
-        pdx_[n * s_ + s] = a;
-        total += a;
+        dy_[n] = -total;
       }
-      dy_[n] = -total;
+    } else {
+      logsumexp_kernels<D>::template forward_tangent<T>(dev_, p_.data(), dx.data(), pdx_.data(),
+                                                        dy_.data(), n_, c_, s_);
     }
     return dy_;
   }
@@ -87,18 +114,25 @@ class logsumexp_energy {
       dgx_.resize(in_shape_);
       const tensor_type& gy = *gy_;
       const tensor_type& dx = *dx_;
-      for (index_t n = 0; n < n_; ++n)
-        for (index_t c = 0; c < c_; ++c)
-          for (index_t s = 0; s < s_; ++s) {
-            const index_t k = (n * c_ + c) * s_ + s;
-            const T dp = p_[k] * (dx[k] - pdx_[n * s_ + s]);
-            dgx_[k] = -dgy[n] * p_[k] - gy[n] * dp;
-          }
+      if constexpr (std::is_same_v<D, cpu>) {
+        for (index_t n = 0; n < n_; ++n)
+          for (index_t c = 0; c < c_; ++c)
+            for (index_t s = 0; s < s_; ++s) {
+              const index_t k = (n * c_ + c) * s_ + s;
+              const T dp = p_[k] * (dx[k] - pdx_[n * s_ + s]);
+              dgx_[k] = -dgy[n] * p_[k] - gy[n] * dp;
+            }
+      } else {
+        logsumexp_kernels<D>::template backward_tangent<T>(dev_, p_.data(), dx.data(), pdx_.data(),
+                                                           gy.data(), dgy.data(), dgx_.data(), n_,
+                                                           c_, s_);
+      }
     }
     return dgx_;
   }
 
  private:
+  D dev_;
   index_t n_ = 0, c_ = 0, s_ = 0;
   shape in_shape_;
   const tensor_type* gy_ = nullptr;
