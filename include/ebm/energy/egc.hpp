@@ -32,10 +32,13 @@
 // gradient of dgs, which is how backward_tangent() treats it.
 //
 // The network is a differentiable block (nn/layer.hpp) from x to f; egc::model
-// (energy/egc_model.hpp) adds the two heads.
+// (energy/egc_model.hpp) adds the two heads.  It runs on any device whose
+// layers have kernels (ebm::cuda: include ebm/device/cuda/cuda.cuh); the
+// per-channel embedding sums go through spatial_kernels<D> there.
 #include <memory>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "../device/cpu/elementwise.hpp"
@@ -158,22 +161,35 @@ class res_block {
   void embedding_backward(const tensor_type& gh1, tensor_type& gs) {
     const index_t n = gh1.extent(0), hw = gh1.size() / (n * cout_);
     ge_.resize(shape{n, cout_});
-    for (index_t i = 0; i < n * cout_; ++i) {
-      T acc = 0;
-      const T* p = gh1.data() + i * hw;
-      for (index_t k = 0; k < hw; ++k) acc += p[k];
-      ge_[i] = acc;
+    if constexpr (std::is_same_v<D, cpu>) {
+      for (index_t i = 0; i < n * cout_; ++i) {
+        T acc = 0;
+        const T* p = gh1.data() + i * hw;
+        for (index_t k = 0; k < hw; ++k) acc += p[k];
+        ge_[i] = acc;
+      }
+    } else {
+      spatial_kernels<D>::template plane_sums<T>(dev_, gh1.data(), ge_.data(), n * cout_, hw);
     }
     const tensor_type& g = proj_.backward(ge_, grad::both);
-    for (index_t i = 0; i < gs.size(); ++i) gs[i] += g[i];
+    if constexpr (std::is_same_v<D, cpu>) {
+      for (index_t i = 0; i < gs.size(); ++i) gs[i] += g[i];
+    } else {
+      elementwise<D>::axpy(dev_, T(1), g.data(), gs.data(), gs.size());
+    }
   }
   void add_channel_bias(const tensor_type& h, const tensor_type& e, tensor_type& out) const {
     const index_t n = h.extent(0), hw = h.size() / (n * cout_);
-    for (index_t i = 0; i < n * cout_; ++i) {
-      const T b = e[i];
-      const T* src = h.data() + i * hw;
-      T* dst = out.data() + i * hw;
-      for (index_t k = 0; k < hw; ++k) dst[k] = src[k] + b;
+    if constexpr (std::is_same_v<D, cpu>) {
+      for (index_t i = 0; i < n * cout_; ++i) {
+        const T b = e[i];
+        const T* src = h.data() + i * hw;
+        T* dst = out.data() + i * hw;
+        for (index_t k = 0; k < hw; ++k) dst[k] = src[k] + b;
+      }
+    } else {
+      spatial_kernels<D>::template add_plane_bias<T>(dev_, h.data(), e.data(), out.data(),
+                                                     n * cout_, hw);
     }
   }
   const tensor_type& sum(const tensor_type& a, const tensor_type& b, tensor_type& out) const {
@@ -205,7 +221,7 @@ class network {
   using tensor_type = tensor<T, D>;
 
   explicit network(config cfg, D dev = {})
-      : cfg_(validated(std::move(cfg))), dev_(dev), sin_(cfg_.channels),
+      : cfg_(validated(std::move(cfg))), dev_(dev), sin_(cfg_.channels, 10000, dev),
         mlp_(nn::linear<T, D>(cfg_.channels, cfg_.embedding_width(), true, dev), nn::swish<T, D>(act::swish{}, dev),
              nn::linear<T, D>(cfg_.embedding_width(), cfg_.embedding_width(), true, dev)),
         s_act_(act::swish{}, dev),
@@ -369,7 +385,12 @@ class network {
                   " labels for a batch of ", n);
       const tensor_type& le = labels_emb_->forward(labels_);
       temb_sum_.resize(temb->shape());
-      for (index_t i = 0; i < temb_sum_.size(); ++i) temb_sum_[i] = (*temb)[i] + le[i];
+      if constexpr (std::is_same_v<D, cpu>) {
+        for (index_t i = 0; i < temb_sum_.size(); ++i) temb_sum_[i] = (*temb)[i] + le[i];
+      } else {
+        elementwise<D>::axpby(dev_, T(1), temb->data(), T(1), le.data(), temb_sum_.data(),
+                              temb_sum_.size());
+      }
       temb = &temb_sum_;
     }
     s_ = s_act_.forward(*temb);

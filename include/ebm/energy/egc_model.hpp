@@ -37,7 +37,8 @@ class model {
   using device_type = D;
   using tensor_type = tensor<T, D>;
 
-  explicit model(config cfg, D dev = {}) : net_(std::move(cfg), dev), pool_(dev), dev_(dev) {}
+  explicit model(config cfg, D dev = {})
+      : net_(std::move(cfg), dev), lse_(dev), pool_(dev), dev_(dev) {}
 
   network<T, D>& net() { return net_; }
   const config& cfg() const { return net_.cfg(); }

@@ -2,6 +2,7 @@
 // Kernels of spatial_kernels<cuda> (declared in spatial.hpp).  One thread per
 // output element; the adjoints gather the few outputs that read each input.
 #include "launch.cuh"
+#include "reduce.cuh"
 #include "spatial.hpp"
 
 namespace ebm {
@@ -99,6 +100,22 @@ __global__ void upsample2x_backward_kernel(const T* gy, T* gx, index_t n, index_
   }
 }
 
+template <class T>
+__global__ void plane_sums_kernel(const T* x, T* out, index_t planes, index_t plane) {
+  EBM_BLOCK_STRIDE_LOOP(p, planes) {
+    const T* src = x + p * plane;
+    T acc(0);
+    for (index_t i = threadIdx.x; i < plane; i += blockDim.x) acc += src[i];
+    acc = cuda_block_sum(acc);
+    if (threadIdx.x == 0) out[p] = acc;
+  }
+}
+
+template <class T>
+__global__ void add_plane_bias_kernel(const T* x, const T* b, T* y, index_t n, index_t plane) {
+  EBM_GRID_STRIDE_LOOP(i, n) y[i] = x[i] + b[i / plane];
+}
+
 }  // namespace detail
 
 template <class T>
@@ -154,6 +171,31 @@ void spatial_kernels<cuda>::upsample2x_backward(const cuda& dev, const T* gy, T*
   detail::upsample2x_backward_kernel<<<detail::cuda_blocks(n), detail::cuda_threads, 0,
                                        dev.stream()>>>(gy, gx, n, H, W,
                                                        mode == nn::upsample_mode::bilinear);
+  EBM_CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
+void spatial_kernels<cuda>::plane_sums(const cuda& dev, const T* x, T* out, index_t planes,
+                                       index_t plane) {
+  EBM_REQUIRE(planes >= 0 && plane >= 0, "spatial_kernels<cuda>::plane_sums: negative size ",
+              planes, " x ", plane);
+  if (planes == 0) return;
+  detail::cuda_device_guard g(dev.device());
+  detail::plane_sums_kernel<<<detail::cuda_item_blocks(planes), detail::cuda_reduce_threads, 0,
+                              dev.stream()>>>(x, out, planes, plane);
+  EBM_CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
+void spatial_kernels<cuda>::add_plane_bias(const cuda& dev, const T* x, const T* b, T* y,
+                                           index_t planes, index_t plane) {
+  EBM_REQUIRE(planes >= 0 && plane >= 0, "spatial_kernels<cuda>::add_plane_bias: negative size ",
+              planes, " x ", plane);
+  const index_t n = planes * plane;
+  if (n == 0) return;
+  detail::cuda_device_guard g(dev.device());
+  detail::add_plane_bias_kernel<<<detail::cuda_blocks(n), detail::cuda_threads, 0,
+                                  dev.stream()>>>(x, b, y, n, plane);
   EBM_CUDA_CHECK_LAUNCH();
 }
 

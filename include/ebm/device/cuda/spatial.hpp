@@ -12,6 +12,8 @@
 // (the host versions there are free functions taking `const cpu&`; see
 // docs/cuda.md).  Every map is evaluated per output element with the
 // host's formula; the adjoints gather instead of scatter (no atomics).
+// plane_sums and add_plane_bias serve EGC's residual blocks (the time
+// embedding added per (sample, channel) and its gradient).
 //
 // Declarations and view-level wrappers only: the kernels are in spatial.cuh.
 #include <type_traits>
@@ -42,6 +44,15 @@ struct spatial_kernels<cuda> {
   template <class T>
   static void upsample2x_backward(const cuda& dev, const T* gy, T* gx, index_t planes, index_t H,
                                   index_t W, nn::upsample_mode mode);
+  /// out[p] = sum of the `plane` elements of x[p, :] (one block per plane,
+  /// a deterministic block reduction); x is [planes, plane].
+  template <class T>
+  static void plane_sums(const cuda& dev, const T* x, T* out, index_t planes, index_t plane);
+  /// y[p, :] = x[p, :] + b[p] (a per-plane bias, e.g. a per-(sample,
+  /// channel) embedding added to a feature map); y may alias x.
+  template <class T>
+  static void add_plane_bias(const cuda& dev, const T* x, const T* b, T* y, index_t planes,
+                             index_t plane);
 };
 
 namespace nn {
