@@ -3,9 +3,14 @@
 
 Rebuilds the network bench_cfebm exported (same layers, same weights), checks
 that its energies and input gradients match ebm's, then times forward,
-forward + input gradient and forward + full backward at batch 64.
+forward + input gradient and forward + full backward at the exported batch
+size and resolution (bench_cfebm: 32x32, batch 64; cuda_compare --export: any).
 
-    torch_cfebm.py --weights DIR --threads N [--repeats R] [--json]
+    torch_cfebm.py --weights DIR --threads N [--repeats R] [--json] [--device cuda]
+
+With --device cuda the network and batch live on the GPU (cuDNN autotuning
+on, TF32 off so both sides compute in float), and every timing waits for the
+GPU.
 """
 import argparse
 import json
@@ -73,13 +78,21 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    dev = torch.device(a.device)
+    sync = None
+    if a.device == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        sync = torch.cuda.synchronize
     levels = 1 + sum(1 for f in os.listdir(a.weights) if f.startswith("primal") and f.endswith("main.0.weight.npy"))
-    net = CFEBM(a.weights, levels)
-    x = load(a.weights, "input")
-    ref_e = load(a.weights, "energy").reshape(-1)
-    ref_g = load(a.weights, "input_grad")
+    net = CFEBM(a.weights, levels).to(dev)
+    x = load(a.weights, "input").to(dev)
+    ref_e = load(a.weights, "energy").reshape(-1).to(dev)
+    ref_g = load(a.weights, "input_grad").to(dev)
 
     xr = x.clone().requires_grad_(True)
     e = net(xr).reshape(-1)
@@ -102,14 +115,17 @@ def main():
 
     res = {
         "threads": a.threads,
+        "device": torch.cuda.get_device_name() if a.device == "cuda" else "cpu",
+        "batch": int(x.shape[0]),
+        "resolution": int(x.shape[2]),
         "channels": int(x.shape[1]),
         "torch": torch.__version__,
         "mkldnn": torch.backends.mkldnn.is_available(),
         "max_rel_err_energy": err_e,
         "max_rel_err_input_grad": err_g,
-        "forward_ms": 1e3 * median_time(fwd, a.repeats),
-        "forward_input_grad_ms": 1e3 * median_time(fwd_input_grad, a.repeats),
-        "forward_full_backward_ms": 1e3 * median_time(fwd_full, a.repeats),
+        "forward_ms": 1e3 * median_time(fwd, a.repeats, sync),
+        "forward_input_grad_ms": 1e3 * median_time(fwd_input_grad, a.repeats, sync),
+        "forward_full_backward_ms": 1e3 * median_time(fwd_full, a.repeats, sync),
     }
     print(json.dumps(res) if a.json else res)
 

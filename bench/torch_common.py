@@ -13,15 +13,20 @@ def load(d, name):
     return torch.from_numpy(np.load(os.path.join(d, name + ".npy")))
 
 
-def median_time(fn, repeats):
+def median_time(fn, repeats, sync=None):
     """Median wall time of fn() in seconds over `repeats` calls, after two
-    warm-up calls (allocator, oneDNN primitive cache)."""
+    warm-up calls (allocator, oneDNN primitive cache, cuDNN autotuning).
+    sync (e.g. torch.cuda.synchronize) waits for queued GPU work before each
+    clock reading."""
+    sync = sync or (lambda: None)
     fn()
     fn()
     times = []
     for _ in range(repeats):
+        sync()
         t0 = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - t0)
     times.sort()
     return times[len(times) // 2]
