@@ -9,4 +9,8 @@ struct cuda;  // device policy: device memory, cuDNN/cuBLAS (ebm::cuda target)
 class shape;
 template <class T, class Device = cpu> class tensor;
 class philox;
+
+/// Device kernels of the samplers, optimizers and objectives, specialised per
+/// accelerator (device/cuda/training.hpp); the host path is written inline.
+template <class D> struct training_kernels;
 }  // namespace ebm

@@ -11,6 +11,7 @@
 // to what the well-trained coarse model generates, and from beta = 1 on they
 // start from noise exactly as in the single-stage short-run EBM.
 #include <cmath>
+#include <type_traits>
 
 #include "../core/philox.hpp"
 #include "../core/tensor.hpp"
@@ -28,11 +29,13 @@ inline int coarse_steps(int coarse_langevin_steps, double beta) {
 /// scores [n, C, H/2, W/2] images; `sampler` runs `coarse_langevin_steps ·
 /// (1 - beta)` steps on it (sampler.run(energy, x, steps, rng)).  `scratch`
 /// holds the coarse chains (reused between calls).  Returns the coarse
-/// chains' statistics (zero steps when beta = 1).
-template <class T, class CoarseEnergy, class Sampler>
-chain_stats coarse_to_fine_init(tensor<T>& x, const shape& fine_shape, CoarseEnergy& coarse_energy,
+/// chains' statistics (zero steps when beta = 1).  x and scratch may live on
+/// a device (tensor<T, cuda>, with an energy on that device): the uniform
+/// fills draw the host's numbers, upsampling and mixing run as kernels.
+template <class T, class D, class CoarseEnergy, class Sampler>
+chain_stats coarse_to_fine_init(tensor<T, D>& x, const shape& fine_shape, CoarseEnergy& coarse_energy,
                                 Sampler& sampler, int coarse_langevin_steps, T beta, philox& rng,
-                                tensor<T>& scratch,
+                                tensor<T, D>& scratch,
                                 nn::upsample_mode mode = nn::upsample_mode::nearest) {
   EBM_REQUIRE(fine_shape.rank() == 4 && fine_shape[2] % 2 == 0 && fine_shape[3] % 2 == 0,
               "coarse_to_fine_init: expected a fine batch shape [N, C, H, W] with even H and W, got ",
@@ -40,18 +43,38 @@ chain_stats coarse_to_fine_init(tensor<T>& x, const shape& fine_shape, CoarseEne
   EBM_REQUIRE(beta >= T(0) && beta <= T(1), "coarse_to_fine_init: beta must lie in [0, 1], got ", beta);
   x.resize(fine_shape);
   chain_stats stats;
-  if (beta >= T(1)) {
-    rng.fill_uniform<T>(x.span(), T(-1), T(1));
-    return stats;
+  if constexpr (std::is_same_v<D, cpu>) {
+    if (beta >= T(1)) {
+      rng.fill_uniform<T>(x.span(), T(-1), T(1));
+      return stats;
+    }
+    scratch.resize(shape{fine_shape[0], fine_shape[1], fine_shape[2] / 2, fine_shape[3] / 2});
+    rng.fill_uniform<T>(scratch.span(), T(-1), T(1));
+    const int steps = coarse_steps(coarse_langevin_steps, double(beta));
+    if (steps > 0) stats = sampler.run(coarse_energy, scratch, steps, rng);
+    nn::upsample2x<T>(scratch.view(), x.view(), mode);
+    tensor<T> noise(fine_shape);
+    rng.fill_uniform<T>(noise.span(), T(-1), T(1));
+    for (index_t i = 0; i < x.size(); ++i) x[i] = (T(1) - beta) * x[i] + beta * noise[i];
+  } else {
+    // The same draws in the same order; fill_uniform(tensor<T, D>&, ...) is
+    // the device's fill (found by argument-dependent lookup).
+    const D dev = x.device();
+    if (beta >= T(1)) {
+      fill_uniform(x, rng, T(-1), T(1));
+      return stats;
+    }
+    scratch.resize(shape{fine_shape[0], fine_shape[1], fine_shape[2] / 2, fine_shape[3] / 2});
+    fill_uniform(scratch, rng, T(-1), T(1));
+    const int steps = coarse_steps(coarse_langevin_steps, double(beta));
+    if (steps > 0) stats = sampler.run(coarse_energy, scratch, steps, rng);
+    spatial_kernels<D>::template upsample2x<T>(dev, scratch.data(), x.data(), fine_shape[0] * fine_shape[1],
+                                               fine_shape[2] / 2, fine_shape[3] / 2, mode);
+    tensor<T, D> noise(dev);
+    noise.resize(fine_shape);
+    fill_uniform(noise, rng, T(-1), T(1));
+    training_kernels<D>::template mix<T>(dev, x.data(), noise.data(), x.size(), T(1) - beta, beta);
   }
-  scratch.resize(shape{fine_shape[0], fine_shape[1], fine_shape[2] / 2, fine_shape[3] / 2});
-  rng.fill_uniform<T>(scratch.span(), T(-1), T(1));
-  const int steps = coarse_steps(coarse_langevin_steps, double(beta));
-  if (steps > 0) stats = sampler.run(coarse_energy, scratch, steps, rng);
-  nn::upsample2x<T>(scratch.view(), x.view(), mode);
-  tensor<T> noise(fine_shape);
-  rng.fill_uniform<T>(noise.span(), T(-1), T(1));
-  for (index_t i = 0; i < x.size(); ++i) x[i] = (T(1) - beta) * x[i] + beta * noise[i];
   return stats;
 }
 

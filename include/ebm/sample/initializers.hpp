@@ -26,9 +26,13 @@
 //
 // Noise initializers take the shape of one sample; data-based ones keep a
 // view of a batch (which must outlive them; set_data() points them at the
-// next batch) and need n equal to its batch size.
+// next batch) and need n equal to its batch size.  The noise initializers
+// also fill device tensors (tensor<T, cuda>, in .cu files including
+// ebm/device/cuda/cuda.cuh) with the numbers the host would draw; the
+// data-based ones work on host tensors.
 #include <algorithm>
 #include <concepts>
+#include <type_traits>
 #include <utility>
 
 #include "../core/philox.hpp"
@@ -90,9 +94,14 @@ class uniform_noise {
     EBM_REQUIRE(lo < hi, "uniform_noise: need lo < hi, got [", lo, ", ", hi, "]");
   }
   const shape& sample_shape() const { return sample_; }
-  void initialize(tensor<T>& x, index_t n, philox& rng) const {
+  /// x may be a device tensor (the device's fill: the same numbers).
+  template <class D>
+  void initialize(tensor<T, D>& x, index_t n, philox& rng) const {
     x.resize(detail::batch_shape(n, sample_));
-    rng.fill_uniform(x.span(), lo_, hi_);
+    if constexpr (std::is_same_v<D, cpu>)
+      rng.fill_uniform(x.span(), lo_, hi_);
+    else
+      fill_uniform(x, rng, lo_, hi_);  // device/cuda/random.hpp, by argument-dependent lookup
   }
 
  private:
@@ -110,9 +119,15 @@ class gaussian_noise {
     EBM_REQUIRE(stddev >= T(0), "gaussian_noise: negative standard deviation ", stddev);
   }
   const shape& sample_shape() const { return sample_; }
-  void initialize(tensor<T>& x, index_t n, philox& rng) const {
+  /// x may be a device tensor (the device's fill: the same numbers up to
+  /// the rounding of log, sin and cos).
+  template <class D>
+  void initialize(tensor<T, D>& x, index_t n, philox& rng) const {
     x.resize(detail::batch_shape(n, sample_));
-    rng.fill_normal(x.span(), mean_, sd_);
+    if constexpr (std::is_same_v<D, cpu>)
+      rng.fill_normal(x.span(), mean_, sd_);
+    else
+      fill_normal(x, rng, mean_, sd_);
   }
 
  private:

@@ -32,9 +32,21 @@
 // Reproducibility: all randomness comes from the philox passed to run(), one
 // fill_normal of x.size() per step.  After each step the state and energies
 // are checked: a NaN or Inf throws ebm::error naming the chain and the step.
+//
+// Devices: run() and step() take the chains as tensor<T, D>.  With D = cpu
+// the loops below do the work; with another device (ebm::cuda, in a .cu file
+// that includes ebm/device/cuda/cuda.cuh) the energy must live on that device,
+// a mask is a view of device memory, and each step is the energy's gradient
+// plus the device's fused update (training_kernels<D>::langevin_update: the
+// per-chain gradient norms when clipping, then one kernel for update, clamp,
+// mask and the finiteness checks of state and energies, whose verdict is read
+// back once per step to throw the same errors as the host).  The noise is the
+// one fill_normal would draw at the same generator state, so a device chain
+// follows the host chain with the same seed up to rounding.
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <utility>
 
 #include "../core/philox.hpp"
@@ -75,10 +87,10 @@ class langevin {
 
   /// Runs `steps` steps on the batch x ([N, ...]) in place; on_step(t, x)
   /// is called after each step.
-  template <class E, class Observer = no_observer>
-  chain_stats run(E& energy, tensor_type& x, int steps, philox& rng, tensor_view<const T> mask = {},
+  template <class E, class D, class Observer = no_observer>
+  chain_stats run(E& energy, tensor<T, D>& x, int steps, philox& rng, tensor_view<const T> mask = {},
                   Observer&& on_step = {}) {
-    detail::check_energy_for_sampler<E, T>();
+    detail::check_energy_for_sampler<E, T, D>();
     EBM_REQUIRE(steps >= 0, "langevin::run: negative number of steps ", steps);
     chain_stats st;
     for (int t = 0; t < steps; ++t) {
@@ -92,9 +104,9 @@ class langevin {
 
   /// One step (number t of a chain of `steps`); returns how many per-sample
   /// gradients were clipped.
-  template <class E>
-  index_t step(E& energy, tensor_type& x, int t, int steps, philox& rng, tensor_view<const T> mask = {}) {
-    detail::check_energy_for_sampler<E, T>();
+  template <class E, class D>
+  index_t step(E& energy, tensor<T, D>& x, int t, int steps, philox& rng, tensor_view<const T> mask = {}) {
+    detail::check_energy_for_sampler<E, T, D>();
     EBM_REQUIRE(x.rank() >= 1 && x.extent(0) > 0, "langevin: x must be a non-empty batch [N, ...], got ",
                 x.shape());
     const detail::update_mask<T> m(mask, x.shape(), "langevin");
@@ -102,14 +114,22 @@ class langevin {
     const T eta = static_cast<T>(noise_(t, steps));
     EBM_REQUIRE(s >= T(0) && eta >= T(0), "langevin: step size and noise variance must be non-negative, got s = ",
                 s, " and eta = ", eta, " at step ", t);
+    if constexpr (std::is_same_v<D, cpu>)
+      return host_step(energy, x, t, steps, rng, m, s / T(2), std::sqrt(eta));
+    else
+      return device_step(energy, x, t, steps, rng, m, s / T(2), std::sqrt(eta));
+  }
 
+ private:
+  template <class E>
+  index_t host_step(E& energy, tensor_type& x, int t, int steps, philox& rng, const detail::update_mask<T>& m,
+                    T half, T sd) {
     const auto& e = energy.energy_and_grad(x, g_);
     require_same_shape(x.shape(), g_.shape(), "langevin (gradient)");
     noise_buf_.resize(x.shape());
     rng.fill_normal(noise_buf_.span());
 
     const index_t n = x.extent(0), per = x.shape().sample_size();
-    const T half = s / T(2), sd = std::sqrt(eta);
     index_t clipped = 0;
     for (index_t c = 0; c < n; ++c) {
       const index_t b = c * per;
@@ -145,13 +165,44 @@ class langevin {
     return clipped;
   }
 
- private:
+  template <class E, class D>
+  index_t device_step(E& energy, tensor<T, D>& x, int t, int steps, philox& rng, const detail::update_mask<T>& m,
+                      T half, T sd) {
+    using kernels = training_kernels<D>;
+    auto& ws = scratch_.template get<typename kernels::template langevin_workspace<T>>();
+    auto& g = ws.gradient(x.device());
+    const auto& e = energy.energy_and_grad(x, g);
+    require_same_shape(x.shape(), g.shape(), "langevin (gradient)");
+    const index_t n = x.extent(0);
+    EBM_REQUIRE(e.size() == n, "langevin: the energy returned ", e.shape(), " for a batch of ", n, " chains");
+    const detail::langevin_update_args<T> a{x.data(), g.data(), e.data(), n, x.shape().sample_size(), half, sd,
+                                            max_grad_norm_, clamp_, lo_, hi_, m.data(), m.period(),
+                                            rng.seed(), rng.stream(), rng.offset()};
+    const detail::langevin_update_result r = kernels::langevin_update(ws, x.device(), a);
+    rng.advance(noise_blocks(x.size()));
+    if (r.bad_energy_chain >= 0)
+      throw error(detail::concat("langevin: chain ", r.bad_energy_chain, " has a non-finite energy (",
+                                 static_cast<T>(r.bad_energy), ") at step ", t, " of ", steps,
+                                 " (steps counted from 0)"));
+    if (r.bad_state_chain >= 0)
+      throw error(detail::concat("langevin: chain ", r.bad_state_chain,
+                                 " produced a non-finite value (NaN or Inf) in the state at step ", t, " of ", steps,
+                                 " (steps counted from 0)"));
+    return r.clipped;
+  }
+  /// Philox blocks one fill_normal of n elements of T consumes.
+  static std::uint64_t noise_blocks(index_t n) {
+    constexpr index_t lanes = sizeof(T) == 4 ? 4 : 2;
+    return static_cast<std::uint64_t>((n + lanes - 1) / lanes);
+  }
+
   StepPolicy step_;
   NoisePolicy noise_;
   bool clamp_ = false;
   T lo_ = -std::numeric_limits<T>::infinity(), hi_ = std::numeric_limits<T>::infinity();
   T max_grad_norm_ = T(0);
   tensor_type g_, noise_buf_;
+  detail::scratch_slot scratch_;  // device buffers (training_kernels<D>::langevin_workspace)
 };
 
 template <class S, class N>

@@ -45,9 +45,11 @@ class short_run {
   /// Statistics of the last sample() call.
   const chain_stats& stats() const { return stats_; }
 
-  /// Initializes n chains into x and runs them for steps() steps.
-  template <class E>
-  void sample(E& energy, tensor<T>& x, index_t n, philox& rng) {
+  /// Initializes n chains into x and runs them for steps() steps.  x may be
+  /// a device tensor when the initializer and the sampler accept one (the
+  /// noise initializers and langevin do).
+  template <class E, class D>
+  void sample(E& energy, tensor<T, D>& x, index_t n, philox& rng) {
     init_.initialize(x, n, rng);
     if constexpr (requires { init_.mask(); })
       stats_ = sampler_.run(energy, x, steps_, rng, init_.mask());

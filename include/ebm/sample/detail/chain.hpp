@@ -1,9 +1,14 @@
 #pragma once
 // Internals shared by the MCMC samplers: the update mask, per-sample
-// gradient norms and the non-finite checks that stop a diverging chain.
+// gradient norms, the non-finite checks that stop a diverging chain, and
+// what a sampler hands to a device's kernels (training_kernels<D>).
 #include <cmath>
 #include <concepts>
+#include <cstdint>
+#include <memory>
 #include <type_traits>
+#include <typeindex>
+#include <typeinfo>
 
 #include "../../core/error.hpp"
 #include "../../core/tensor.hpp"
@@ -25,6 +30,9 @@ class update_mask {
     period_ = m.size();
   }
   bool empty() const { return m_ == nullptr; }
+  /// The mask's elements (null when empty) and how many there are.
+  const T* data() const { return m_; }
+  index_t period() const { return period_; }
   /// Whether element i of x (flat index) may move.
   bool active(index_t i) const { return m_ == nullptr || m_[i % period_] != T(0); }
 
@@ -51,15 +59,19 @@ void require_finite_chains(const char* who, const tensor<T>& x, int step, int st
 }
 
 /// Requirements every gradient-based sampler puts on an energy, as readable
-/// static_asserts.
-template <class E, class T>
+/// static_asserts.  D is the device of the chains' tensors.
+template <class E, class T, class D = cpu>
 constexpr void check_energy_for_sampler() {
   static_assert(energy_function<E>,
                 "the sampler needs an energy with energy(x) and energy_and_grad(x, g) (ebm/energy/concept.hpp)");
   static_assert(std::same_as<typename E::value_type, T>,
                 "the sampler's scalar type must be the energy's value_type");
-  static_assert(std::same_as<typename E::device_type, cpu>,
-                "these samplers run on host tensors: the energy's device_type must be ebm::cpu");
+  if constexpr (std::same_as<D, cpu>)
+    static_assert(std::same_as<typename E::device_type, cpu>,
+                  "these samplers run on host tensors: the energy's device_type must be ebm::cpu");
+  else
+    static_assert(std::same_as<typename E::device_type, D>,
+                  "the energy must live on the device of the chains (its device_type must be the tensors' device)");
 }
 
 /// Squared Euclidean norm of one sample's (active) entries, in double.
@@ -70,5 +82,64 @@ double sample_sq_norm(const T* g, index_t begin, index_t per, const update_mask<
     if (mask.active(begin + j)) s += double(g[begin + j]) * double(g[begin + j]);
   return s;
 }
+
+/// One guarded Langevin update of a batch on a device (training_kernels<D>::
+/// langevin_update): for every chain c and entry i of it that the mask lets
+/// move,
+///   x_i <- clamp(x_i - scale_c g_i + sd z_i),   scale_c = half, or
+///   half * max_grad_norm / |g_c| when max_grad_norm > 0 and |g_c| exceeds it,
+/// with z the standard normals philox::fill_normal would draw over the whole
+/// batch at generator state (seed, stream, offset).  Pointers are device
+/// pointers.
+template <class T>
+struct langevin_update_args {
+  T* x;
+  const T* g;
+  const T* energies;  ///< [chains], checked for finiteness
+  index_t chains, per;
+  T half, sd;            ///< s / 2 and sqrt(eta)
+  T max_grad_norm;       ///< 0: no clipping
+  bool clamp;
+  T lo, hi;
+  const T* mask;         ///< null: every entry moves
+  index_t mask_period;   ///< the mask's size (x's or one sample's)
+  std::uint64_t seed, stream, offset;
+};
+/// What the device reports back after one update (one small copy).
+struct langevin_update_result {
+  index_t clipped = 0;           ///< chains whose gradient was shortened
+  index_t bad_energy_chain = -1;  ///< first chain with a NaN or Inf energy (-1: none)
+  double bad_energy = 0;          ///< its energy
+  index_t bad_state_chain = -1;  ///< first chain with a NaN or Inf in its new state
+};
+
+/// Scratch memory a sampler keeps for a device it is run on (gradients,
+/// per-chain scales, status words), created on first use.  Type-erased so
+/// that the sampler's class does not depend on the device's headers.  A
+/// copied sampler starts with an empty slot (scratch is not state).
+class scratch_slot {
+ public:
+  scratch_slot() = default;
+  scratch_slot(const scratch_slot&) noexcept {}
+  scratch_slot& operator=(const scratch_slot&) noexcept { return *this; }
+  scratch_slot(scratch_slot&&) noexcept = default;
+  scratch_slot& operator=(scratch_slot&&) noexcept = default;
+  ~scratch_slot() = default;
+
+  /// The scratch object of type S (default-constructed on first use).
+  template <class S>
+  S& get() {
+    if (!p_ || type_ != std::type_index(typeid(S))) {
+      p_ = holder(new S(), [](void* q) { delete static_cast<S*>(q); });
+      type_ = std::type_index(typeid(S));
+    }
+    return *static_cast<S*>(p_.get());
+  }
+
+ private:
+  using holder = std::unique_ptr<void, void (*)(void*)>;
+  holder p_{nullptr, [](void*) {}};
+  std::type_index type_{typeid(void)};
+};
 
 }  // namespace ebm::detail
