@@ -16,7 +16,15 @@
 //   zero_grad(net);
 //   float loss = ml(net, data, samples);              // accumulates ∇θ L
 //   adam.step();
+//
+// On a device (maximum_likelihood<T, ebm::cuda> with a network built on it,
+// in a .cu file including ebm/device/cuda/cuda.cuh) the batches and the
+// network stay there; each batch's N energies are copied to the host once
+// for the loss and its statistics (the same double sums as on the host), and
+// the backward weights are written by a kernel
+// (training_kernels<D>::energy_weights).
 #include <cstddef>
+#include <type_traits>
 
 #include "../nn/layer.hpp"
 #include "detail/energy_output.hpp"
@@ -69,7 +77,10 @@ class maximum_likelihood {
 
   template <class Net>
   T run(Net& net, const tensor_type& data, const tensor_type& samples, T weight, bool grads) {
-    detail::require_host_network<Net>();
+    if constexpr (std::is_same_v<D, cpu>)
+      detail::require_host_network<Net>();
+    else
+      detail::require_network_on<Net, D>();
     EBM_REQUIRE(data.rank() >= 1 && data.extent(0) > 0 && samples.rank() >= 1 &&
                     samples.extent(0) > 0,
                 "maximum_likelihood: both batches must be non-empty, got data ", data.shape(),
@@ -91,6 +102,30 @@ class maximum_likelihood {
     const tensor_type& y = net.forward(x);
     detail::require_energies(y, x, "maximum_likelihood");
     const index_t n = x.extent(0);
+    if constexpr (std::is_same_v<D, cpu>) {
+      const moments m = energy_moments(y.data(), n);
+      if (grads) {
+        gy_.resize(y.shape());
+        const T scale = weight / T(n);
+        for (index_t i = 0; i < n; ++i) gy_[i] = scale * (sign + T(2) * alpha_ * y[i]);
+        net.backward(gy_, grad::params);
+      }
+      return m;
+    } else {
+      copy(y, y_host_);  // the device's copy (waits for the forward pass)
+      const moments m = energy_moments(y_host_.data(), n);
+      if (grads) {
+        if (gy_.capacity() == 0) gy_ = tensor_type(y.device());  // on the network's stream
+        gy_.resize(y.shape());
+        training_kernels<D>::template energy_weights<T>(y.device(), y.data(), gy_.data(), n, weight / T(n), sign,
+                                                        alpha_);
+        net.backward(gy_, grad::params);
+      }
+      return m;
+    }
+  }
+
+  static moments energy_moments(const T* y, index_t n) {
     moments m;
     for (index_t i = 0; i < n; ++i) {
       m.mean += double(y[i]);
@@ -98,18 +133,13 @@ class maximum_likelihood {
     }
     m.mean /= double(n);
     m.mean_sq /= double(n);
-    if (grads) {
-      gy_.resize(y.shape());
-      const T scale = weight / T(n);
-      for (index_t i = 0; i < n; ++i) gy_[i] = scale * (sign + T(2) * alpha_ * y[i]);
-      net.backward(gy_, grad::params);
-    }
     return m;
   }
 
   T alpha_;
   statistics stats_;
   tensor_type gy_;
+  tensor<T, cpu> y_host_;  // a device's energies, copied for the moments
 };
 
 }  // namespace ebm::objective

@@ -15,10 +15,15 @@
 //
 //   optim::adam<float> opt(collect_params(net), {.lr = 1e-4, .beta1 = 0.5});
 //   zero_grad(net); loss(...); opt.step(); refresh(net);
+//
+// adam<T, ebm::cuda> (parameters of a network built on the GPU) keeps m and
+// v on the device and updates each parameter tensor with one fused kernel
+// (the same expression, rounded operation by operation as the host loop).
 #include <cmath>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -45,7 +50,7 @@ class adam {
   explicit adam(param_list params, adam_options opt = {})
       : params_(std::move(params)), opt_(opt), m_(detail::zeros_like(params_)),
         v_(detail::zeros_like(params_)) {
-    detail::require_host<D>();
+    detail::require_known_device<D>();
     EBM_REQUIRE(opt.lr >= 0 && opt.eps > 0 && opt.weight_decay >= 0,
                 "adam: need lr >= 0, eps > 0, weight_decay >= 0");
     EBM_REQUIRE(0 <= opt.beta1 && opt.beta1 < 1 && 0 <= opt.beta2 && opt.beta2 < 1,
@@ -67,11 +72,16 @@ class adam {
       T* m = m_[p].data();
       T* v = v_[p].data();
       const index_t n = params_[p].value->size();
-      for (index_t i = 0; i < n; ++i) {
-        const T gi = g[i] + l2 * w[i];
-        m[i] = b1 * m[i] + (T(1) - b1) * gi;
-        v[i] = b2 * v[i] + (T(1) - b2) * gi * gi;
-        w[i] = shrink * w[i] - step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_c2 + eps);
+      if constexpr (std::is_same_v<D, cpu>) {
+        for (index_t i = 0; i < n; ++i) {
+          const T gi = g[i] + l2 * w[i];
+          m[i] = b1 * m[i] + (T(1) - b1) * gi;
+          v[i] = b2 * v[i] + (T(1) - b2) * gi * gi;
+          w[i] = shrink * w[i] - step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_c2 + eps);
+        }
+      } else {
+        training_kernels<D>::template adam<T>(params_[p].value->device(), w, g, m, v, n,
+                                              {b1, b2, step_size, inv_sqrt_c2, eps, l2, shrink});
       }
     }
   }

@@ -17,9 +17,13 @@
 //
 // Blocks with derived state (spectral norm) need refresh(net) after a swap;
 // like the optimizers, ema leaves that to the caller.
+//
+// ema<T, ebm::cuda> keeps the averages on the device (one fused kernel per
+// parameter tensor for update and swap).
 #include <algorithm>
 #include <cstdint>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -36,7 +40,7 @@ class ema {
 
   explicit ema(param_list params, double decay = 0.999, bool warmup = false)
       : params_(std::move(params)), decay_(decay), warmup_(warmup) {
-    detail::require_host<D>();
+    detail::require_known_device<D>();
     EBM_REQUIRE(0 <= decay && decay <= 1, "ema: decay must be in [0, 1], got ", decay);
     avg_.reserve(params_.size());
     for (auto& p : params_) avg_.push_back(*p.value);
@@ -56,14 +60,24 @@ class ema {
       const T* w = params_[p].value->data();
       T* a = avg_[p].data();
       const index_t n = avg_[p].size();
-      for (index_t i = 0; i < n; ++i) a[i] = d * a[i] + c * w[i];
+      if constexpr (std::is_same_v<D, cpu>)
+        for (index_t i = 0; i < n; ++i) a[i] = d * a[i] + c * w[i];
+      else
+        training_kernels<D>::template ema<T>(avg_[p].device(), a, w, n, d, c);
     }
   }
 
   /// Exchanges the parameters and their averages (call again to undo).
+  /// Contents are exchanged, not buffers: the network's tensors keep their
+  /// memory (on a device: one swap kernel per tensor).
   void swap() {
-    for (std::size_t p = 0; p < params_.size(); ++p)
-      std::swap_ranges(avg_[p].begin(), avg_[p].end(), params_[p].value->begin());
+    for (std::size_t p = 0; p < params_.size(); ++p) {
+      if constexpr (std::is_same_v<D, cpu>)
+        std::swap_ranges(avg_[p].begin(), avg_[p].end(), params_[p].value->begin());
+      else
+        training_kernels<D>::template swap<T>(avg_[p].device(), avg_[p].data(), params_[p].value->data(),
+                                              avg_[p].size());
+    }
     swapped_ = !swapped_;
   }
   /// Whether the averages are in the network now.

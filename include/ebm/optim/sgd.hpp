@@ -11,8 +11,11 @@
 // the trainer, and exposes its state ("momentum.<param>", step counter).
 //
 //   optim::sgd<float> opt(collect_params(net), {.lr = 0.1, .momentum = 0.9, .nesterov = true});
+//
+// sgd<T, ebm::cuda> updates each parameter tensor with one fused kernel.
 #include <cstdint>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -37,7 +40,7 @@ class sgd {
   explicit sgd(param_list params, sgd_options opt = {})
       : params_(std::move(params)), opt_(opt),
         buf_(opt.momentum > 0 ? detail::zeros_like(params_) : std::vector<tensor<T, D>>{}) {
-    detail::require_host<D>();
+    detail::require_known_device<D>();
     detail::require_grads(params_);
     EBM_REQUIRE(opt.lr >= 0 && opt.momentum >= 0 && opt.weight_decay >= 0,
                 "sgd: need lr, momentum and weight_decay >= 0");
@@ -52,15 +55,22 @@ class sgd {
       T* w = params_[p].value->data();
       const T* g = params_[p].grad->data();
       const index_t n = params_[p].value->size();
-      if (buf_.empty()) {
-        for (index_t i = 0; i < n; ++i) w[i] -= lr * (g[i] + l2 * w[i]);
-        continue;
-      }
-      T* b = buf_[p].data();
-      for (index_t i = 0; i < n; ++i) {
-        const T gi = g[i] + l2 * w[i];
-        b[i] = first ? gi : mu * b[i] + gi;
-        w[i] -= lr * (opt_.nesterov ? gi + mu * b[i] : b[i]);
+      if constexpr (std::is_same_v<D, cpu>) {
+        if (buf_.empty()) {
+          for (index_t i = 0; i < n; ++i) w[i] -= lr * (g[i] + l2 * w[i]);
+          continue;
+        }
+        T* b = buf_[p].data();
+        for (index_t i = 0; i < n; ++i) {
+          const T gi = g[i] + l2 * w[i];
+          b[i] = first ? gi : mu * b[i] + gi;
+          w[i] -= lr * (opt_.nesterov ? gi + mu * b[i] : b[i]);
+        }
+      } else {
+        // One fused kernel per tensor (a null buffer: no momentum).
+        training_kernels<D>::template sgd<T>(params_[p].value->device(), w, g,
+                                             buf_.empty() ? nullptr : buf_[p].data(), n,
+                                             {lr, mu, l2, first, opt_.nesterov});
       }
     }
   }

@@ -1,8 +1,11 @@
 #pragma once
 // Per-parameter state shared by the optimizers: zero tensors shaped like the
 // parameters, and the visitor that names them "<prefix><parameter name>".
-// The optimizers update their state with host loops, so parameters must live
-// on ebm::cpu; the static_assert names that limit.
+// On ebm::cpu the optimizers update with host loops; on another device D
+// (ebm::cuda) with one fused kernel per parameter tensor from
+// training_kernels<D> (device/cuda/training.hpp, in .cu files including
+// ebm/device/cuda/cuda.cuh).  Their state lives on the parameters' device;
+// checkpoints copy it through the host (io::checkpoint).
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -13,10 +16,24 @@
 namespace ebm::optim::detail {
 
 template <class D>
-constexpr void require_host() {
-  static_assert(std::is_same_v<D, cpu>,
-                "ebm optimizers update parameters on the host: they must live on ebm::cpu");
+constexpr void require_known_device() {
+  static_assert(std::is_same_v<D, cpu> || std::is_same_v<D, cuda>,
+                "ebm optimizers update parameters on ebm::cpu or ebm::cuda");
 }
+
+/// The scalars of one Adam step (adam.hpp), as the update uses them:
+///   g' = g + l2 w,  m = b1 m + (1 - b1) g',  v = b2 v + (1 - b2) g'^2,
+///   w = shrink w - step_size m / (sqrt(v) inv_sqrt_c2 + eps).
+template <class T>
+struct adam_coefficients {
+  T b1, b2, step_size, inv_sqrt_c2, eps, l2, shrink;
+};
+/// The scalars of one SGD step (sgd.hpp).
+template <class T>
+struct sgd_coefficients {
+  T lr, mu, l2;
+  bool first, nesterov;
+};
 
 /// Throws unless every parameter has a value and a gradient of its shape.
 template <class T, class D>
@@ -31,7 +48,12 @@ std::vector<tensor<T, D>> zeros_like(const std::vector<param_ref<T, D>>& params)
   require_grads(params);
   std::vector<tensor<T, D>> out;
   out.reserve(params.size());
-  for (auto& p : params) out.emplace_back(p.value->shape());
+  for (auto& p : params) {
+    if constexpr (std::is_same_v<D, cpu>)
+      out.emplace_back(p.value->shape());
+    else
+      out.emplace_back(p.value->shape(), p.value->device());  // zeros on the parameter's stream
+  }
   return out;
 }
 
