@@ -17,3 +17,4 @@
 #include "spatial.cuh"
 #include "spectral.cuh"
 #include "tensor.cuh"
+#include "training.cuh"

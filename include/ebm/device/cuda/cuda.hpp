@@ -20,3 +20,4 @@
 #include "spatial.hpp"
 #include "spectral.hpp"
 #include "tensor.hpp"
+#include "training.hpp"
