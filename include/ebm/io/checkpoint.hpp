@@ -488,8 +488,15 @@ struct unique_names {
     return *it;
   }
 };
+/// A visitor accepting every piece of state (a named type rather than a
+/// lambda: nvcc's front end rejects lambdas inside requires-expressions, and
+/// .cu files save device optimizers too).
+struct any_state_visitor {
+  template <class X>
+  void operator()(std::string_view, X&) const {}
+};
 template <class S>
-concept has_visit_state = requires(S& s) { s.visit_state([](std::string_view, auto&) {}); };
+concept has_visit_state = requires(S& s, any_state_visitor f) { s.visit_state(f); };
 /// After loading, every entry under "prefix." must have found its tensor.
 inline void require_all_used(const checkpoint& ck, std::string_view prefix, const std::set<std::string>& used,
                              const char* what) {
