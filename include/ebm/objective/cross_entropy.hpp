@@ -12,11 +12,19 @@
 //
 //   objective::cross_entropy<float> ce(0.1f);   // 10% label smoothing
 //   float loss = ce(classifier, x, labels);     // accumulates ∇θ L
+//
+// On a device (cross_entropy<T, ebm::cuda>, in a .cu file including
+// ebm/device/cuda/cuda.cuh) the logits and their gradient stay there: the
+// labels (checked on the host) are copied over, one kernel
+// (diffusion_kernels<D>::cross_entropy) runs the host's per-row loops, and
+// the N per-row losses and hits are read back for the loss and accuracy.
 #include <algorithm>
 #include <cmath>
 #include <span>
+#include <type_traits>
 
 #include "../nn/layer.hpp"
+#include "detail/diffusion_device.hpp"
 #include "detail/energy_output.hpp"
 
 namespace ebm::objective {
@@ -41,7 +49,7 @@ class cross_entropy {
   /// parameter gradients.
   template <class Net>
   T operator()(Net& net, const tensor_type& x, std::span<const int> labels, T weight = T(1)) {
-    detail::require_host_network<Net>();
+    require_network<Net>();
     const tensor_type& z = net.forward(x);
     const T loss = loss_and_grad(z, labels, &gz_, weight);
     net.backward(gz_, grad::params);
@@ -50,7 +58,7 @@ class cross_entropy {
   /// The loss alone; parameter gradients are left untouched.
   template <class Net>
   T evaluate(Net& net, const tensor_type& x, std::span<const int> labels) {
-    detail::require_host_network<Net>();
+    require_network<Net>();
     return loss_and_grad(net.forward(x), labels, nullptr);
   }
 
@@ -63,36 +71,80 @@ class cross_entropy {
     const index_t n = logits.extent(0), c = logits.extent(1);
     EBM_REQUIRE(static_cast<index_t>(labels.size()) == n, "cross_entropy: got ", labels.size(),
                 " labels for ", n, " rows of logits");
-    if (glogits) glogits->resize(logits.shape());
     const double off = double(smoothing_) / double(c), on = 1.0 - double(smoothing_) + off;
-    double loss = 0;
-    index_t correct = 0;
-    for (index_t i = 0; i < n; ++i) {
-      const int y = labels[static_cast<std::size_t>(i)];
-      EBM_REQUIRE(0 <= y && y < c, "cross_entropy: label ", y, " of sample ", i,
-                  " is outside [0, ", c, ")");
-      const T* z = logits.data() + i * c;
-      const index_t arg = std::max_element(z, z + c) - z;
-      correct += arg == y;
-      const double zmax = double(z[arg]);
-      double sum = 0;
-      for (index_t k = 0; k < c; ++k) sum += std::exp(double(z[k]) - zmax);
-      const double log_norm = zmax + std::log(sum);
-      for (index_t k = 0; k < c; ++k) {
-        const double q = k == y ? on : off;
-        const double log_p = double(z[k]) - log_norm;
-        loss -= q * log_p;
-        if (glogits) (*glogits)[i * c + k] = static_cast<T>(double(weight) * (std::exp(log_p) - q) / double(n));
+    if constexpr (!std::is_same_v<D, cpu>) {
+      return device_loss_and_grad(logits, labels, glogits, weight, on, off);
+    } else {
+      if (glogits) glogits->resize(logits.shape());
+      double loss = 0;
+      index_t correct = 0;
+      for (index_t i = 0; i < n; ++i) {
+        const int y = labels[static_cast<std::size_t>(i)];
+        EBM_REQUIRE(0 <= y && y < c, "cross_entropy: label ", y, " of sample ", i,
+                    " is outside [0, ", c, ")");
+        const T* z = logits.data() + i * c;
+        const index_t arg = std::max_element(z, z + c) - z;
+        correct += arg == y;
+        const double zmax = double(z[arg]);
+        double sum = 0;
+        for (index_t k = 0; k < c; ++k) sum += std::exp(double(z[k]) - zmax);
+        const double log_norm = zmax + std::log(sum);
+        for (index_t k = 0; k < c; ++k) {
+          const double q = k == y ? on : off;
+          const double log_p = double(z[k]) - log_norm;
+          loss -= q * log_p;
+          if (glogits) (*glogits)[i * c + k] = static_cast<T>(double(weight) * (std::exp(log_p) - q) / double(n));
+        }
       }
+      accuracy_ = double(correct) / double(n);
+      return static_cast<T>(loss / double(n));
     }
-    accuracy_ = double(correct) / double(n);
-    return static_cast<T>(loss / double(n));
   }
 
  private:
+  template <class Net>
+  static constexpr void require_network() {
+    if constexpr (std::is_same_v<D, cpu>)
+      detail::require_host_network<Net>();
+    else
+      detail::require_network_on<Net, D>();
+  }
+
+  T device_loss_and_grad(const tensor_type& logits, std::span<const int> labels, tensor_type* glogits, T weight,
+                         double on, double off) {
+    const index_t n = logits.extent(0), c = logits.extent(1);
+    const D dev = logits.device();
+    labels_host_.resize(shape{n});
+    for (index_t i = 0; i < n; ++i) {
+      const int y = labels[static_cast<std::size_t>(i)];
+      EBM_REQUIRE(0 <= y && y < c, "cross_entropy: label ", y, " of sample ", i, " is outside [0, ", c, ")");
+      labels_host_[i] = y;
+    }
+    ebm::detail::upload(labels_host_, labels_, dev);
+    if (glogits) {
+      ebm::detail::bind_to(*glogits, dev);
+      glogits->resize(logits.shape());
+    }
+    ebm::detail::bind_to(rows_, dev);
+    rows_.resize(shape{2 * n});
+    diffusion_kernels<D>::template cross_entropy<T>(dev, logits.data(), labels_.data(), n, c, on, off, nullptr,
+                                                    double(weight), double(n), glogits ? glogits->data() : nullptr,
+                                                    rows_.data());
+    copy(rows_, rows_host_);
+    double loss = 0, correct = 0;
+    for (index_t i = 0; i < n; ++i) loss += rows_host_[i], correct += rows_host_[n + i];
+    accuracy_ = correct / double(n);
+    return static_cast<T>(loss / double(n));
+  }
+
   T smoothing_;
   double accuracy_ = 0;
   tensor_type gz_;
+  // Device runs only: the labels, the per-row losses and hits.
+  tensor<int, cpu> labels_host_;
+  tensor<int, D> labels_;
+  tensor<double, D> rows_;
+  tensor<double, cpu> rows_host_;
 };
 
 }  // namespace ebm::objective

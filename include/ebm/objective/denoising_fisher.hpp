@@ -40,14 +40,24 @@
 // Time conditioning: before forward the objective passes t to networks that
 // model set_time() (objective/time_conditioning.hpp) and to a callback set
 // with on_time() (for a time-dependent block nested inside a network).
+//
+// Devices: on ebm::cpu everything below runs in host loops.  On another
+// device (D = ebm::cuda with a network built on it, in a .cu file including
+// ebm/device/cuda/cuda.cuh) x0, ε, x_t and the tangent direction stay there:
+// t is drawn on the host with the same philox calls and copied over, ε is
+// drawn by the device Philox (the host's numbers), x_t and r are kernels of
+// diffusion_kernels<D>, and the N per-sample sums ‖r_i‖² are read back once
+// for the loss.
 #include <cmath>
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <type_traits>
 #include <utility>
 
 #include "../core/philox.hpp"
 #include "../nn/layer.hpp"
+#include "detail/diffusion_device.hpp"
 #include "detail/energy_output.hpp"
 #include "noise_schedule.hpp"
 #include "time_conditioning.hpp"
@@ -119,14 +129,25 @@ class denoising_fisher {
   const tensor_type& noise() const { return eps_; }
 
  private:
+  static constexpr bool on_host = std::is_same_v<D, cpu>;
+
   void draw(const tensor_type& x0, philox& rng) {
     require_batch(x0);
     const index_t n = x0.extent(0);
-    t_.resize(shape{n});
     const auto span = static_cast<std::uint64_t>(last_ - first_ + 1);
-    for (index_t i = 0; i < n; ++i) t_[i] = T(first_ + static_cast<int>(rng.uniform_int(span)));
-    eps_.resize(x0.shape());
-    rng.fill_normal<T>(eps_.span());
+    if constexpr (on_host) {
+      t_.resize(shape{n});
+      for (index_t i = 0; i < n; ++i) t_[i] = T(first_ + static_cast<int>(rng.uniform_int(span)));
+      eps_.resize(x0.shape());
+      rng.fill_normal<T>(eps_.span());
+    } else {
+      t_host_.resize(shape{n});
+      for (index_t i = 0; i < n; ++i) t_host_[i] = T(first_ + static_cast<int>(rng.uniform_int(span)));
+      ebm::detail::upload(t_host_, t_, x0.device());
+      ebm::detail::bind_to(eps_, x0.device());
+      eps_.resize(x0.shape());
+      fill_normal(eps_, rng);  // the device Philox: the numbers rng.fill_normal would draw
+    }
   }
   void set(const tensor_type& x0, std::span<const int> t, const tensor_type& eps) {
     require_batch(x0);
@@ -134,11 +155,17 @@ class denoising_fisher {
     EBM_REQUIRE(static_cast<index_t>(t.size()) == n, "denoising_fisher: got ", t.size(),
                 " timesteps for a batch of ", n);
     require_same_shape(x0.shape(), eps.shape(), "denoising_fisher (noise)");
-    t_.resize(shape{n});
-    for (index_t i = 0; i < n; ++i) {
+    for (index_t i = 0; i < n; ++i)
       EBM_REQUIRE(0 <= t[i] && t[i] < schedule_.steps(), "denoising_fisher: timestep ", t[i],
                   " of sample ", i, " is outside the schedule's [0, ", schedule_.steps() - 1, "]");
-      t_[i] = T(t[i]);
+    if constexpr (on_host) {
+      t_.resize(shape{n});
+      for (index_t i = 0; i < n; ++i) t_[i] = T(t[i]);
+    } else {
+      t_host_.resize(shape{n});
+      for (index_t i = 0; i < n; ++i) t_host_[i] = T(t[i]);
+      ebm::detail::upload(t_host_, t_, x0.device());
+      ebm::detail::bind_to(eps_, x0.device());
     }
     if (&eps != &eps_) eps_ = eps;
   }
@@ -149,6 +176,12 @@ class denoising_fisher {
 
   template <class Net>
   T run(Net& net, const tensor_type& x0, T weight, bool grads) {
+    if constexpr (on_host) return run_host(net, x0, weight, grads);
+    else return run_device(net, x0, weight, grads);
+  }
+
+  template <class Net>
+  T run_host(Net& net, const tensor_type& x0, T weight, bool grads) {
     detail::require_host_network<Net>();
     const index_t n = x0.extent(0), d = x0.shape().sample_size();
 
@@ -197,11 +230,73 @@ class denoising_fisher {
     return static_cast<T>(loss);
   }
 
+  // The same steps on a device: per-sample coefficients computed on the host
+  // (as in run_host) and copied, x_t and r by kernels, Σ r² read back.
+  template <class Net>
+  T run_device(Net& net, const tensor_type& x0, T weight, bool grads) {
+    detail::require_network_on<Net, D>();
+    const index_t n = x0.extent(0), d = x0.shape().sample_size();
+    const D dev = x0.device();
+    // Rows of coef_host_: √ᾱ, σ, a, b, weight·a/N.
+    coef_host_.resize(shape{5, n});
+    T* c = coef_host_.data();
+    for (index_t i = 0; i < n; ++i) {
+      const int t = static_cast<int>(t_host_[i]);
+      const T c0 = T(schedule_.sqrt_alpha_bar(t)), sigma = T(schedule_.sigma(t));
+      const T a = target_ == fisher_target::noise ? sigma : T(1);
+      c[i] = c0;
+      c[n + i] = sigma;
+      c[2 * n + i] = a;
+      c[3 * n + i] = target_ == fisher_target::score ? T(1) / sigma : T(1);
+      c[4 * n + i] = weight * a / T(n);
+    }
+    ebm::detail::upload(coef_host_, coef_, dev);
+    const T* cd = coef_.data();
+    ebm::detail::bind_to(xt_, dev);
+    xt_.resize(x0.shape());
+    diffusion_kernels<D>::template noise<T>(dev, x0.data(), eps_.data(), cd, cd + n, xt_.data(), n, d);
+
+    set_time(net, t_);
+    if (time_hook_) time_hook_(t_);
+    const tensor_type& y = net.forward(xt_);
+    detail::require_energies(y, xt_, "denoising_fisher");
+    ebm::detail::bind_to(ones_, dev);
+    ones_.resize(y.shape());
+    ones_.fill(T(1));
+    const tensor_type& g = net.backward(ones_, grad::input);
+    require_same_shape(xt_.shape(), g.shape(), "denoising_fisher (input gradient)");
+
+    ebm::detail::bind_to(v_, dev);
+    v_.resize(xt_.shape());
+    ebm::detail::bind_to(sq_, dev);
+    sq_.resize(shape{n});
+    diffusion_kernels<D>::template fisher_residual<T>(dev, g.data(), eps_.data(), cd + 2 * n, cd + 3 * n,
+                                                      cd + 4 * n, v_.data(), sq_.data(), n, d);
+    if (grads) {
+      net.forward_tangent(v_);
+      ebm::detail::bind_to(zeros_, dev);
+      zeros_.resize(y.shape());
+      zeros_.zero();
+      net.backward_tangent(zeros_, grad::params);
+    }
+    copy(sq_, sq_host_);  // waits for the passes queued before it
+    double loss = 0;
+    for (index_t i = 0; i < n; ++i) loss += 0.5 * sq_host_[i];
+    loss /= double(n);
+    return static_cast<T>(loss);
+  }
+
   noise_schedule schedule_;
   fisher_target target_;
   int first_, last_;
   std::function<void(const tensor_type&)> time_hook_;
   tensor_type xt_, eps_, t_, a_, b_, ones_, zeros_, v_;
+  // Device runs only: host copies of t and of the per-sample coefficients,
+  // their device copy, and the per-sample sums of squares.
+  tensor<T, cpu> t_host_, coef_host_;
+  tensor_type coef_;
+  tensor<double, D> sq_;
+  tensor<double, cpu> sq_host_;
 };
 
 }  // namespace ebm::objective

@@ -19,13 +19,23 @@
 // exact gradient of both terms (egc::model::backward_tangent with a logit
 // seed; the Fisher part is the forward-over-reverse Hessian-vector product of
 // denoising_fisher.hpp).
+//
+// On a device (egc_loss<T, ebm::cuda> with egc::model<T, ebm::cuda>, in a .cu
+// file including ebm/device/cuda/cuda.cuh) the whole step stays there: t and
+// the label drops are drawn on the host with the same philox calls as on the
+// CPU (t is copied over), ε by the device Philox (the host's numbers), x_t,
+// the Fisher residual and the cross-entropy seed are kernels of
+// diffusion_kernels<D>, and the per-sample ‖r_i‖², cross-entropies and hits
+// (3N doubles) are read back once for the loss and its parts.
 #include <cmath>
 #include <span>
+#include <type_traits>
 #include <vector>
 
 #include "../core/philox.hpp"
 #include "../nn/layer.hpp"
 #include "denoising_fisher.hpp"
+#include "detail/diffusion_device.hpp"
 #include "noise_schedule.hpp"
 
 namespace ebm::objective {
@@ -62,10 +72,19 @@ class egc_loss {
   T operator()(Model& m, const tensor_type& x0, std::span<const int> labels, philox& rng, T weight = T(1)) {
     check(x0, labels);
     const index_t n = x0.extent(0);
-    t_.resize(shape{n});
-    for (index_t i = 0; i < n; ++i) t_[i] = T(rng.uniform_int(static_cast<std::uint64_t>(sched_.steps())));
-    eps_.resize(x0.shape());
-    rng.fill_normal<T>(eps_.span());
+    if constexpr (on_host) {
+      t_.resize(shape{n});
+      for (index_t i = 0; i < n; ++i) t_[i] = T(rng.uniform_int(static_cast<std::uint64_t>(sched_.steps())));
+      eps_.resize(x0.shape());
+      rng.fill_normal<T>(eps_.span());
+    } else {
+      t_host_.resize(shape{n});
+      for (index_t i = 0; i < n; ++i) t_host_[i] = T(rng.uniform_int(static_cast<std::uint64_t>(sched_.steps())));
+      ebm::detail::upload(t_host_, t_, x0.device());
+      ebm::detail::bind_to(eps_, x0.device());
+      eps_.resize(x0.shape());
+      fill_normal(eps_, rng);  // the device Philox: the numbers rng.fill_normal would draw
+    }
     used_.assign(labels.begin(), labels.end());
     for (auto& y : used_)
       if (opt_.label_drop > 0 && rng.uniform() < opt_.label_drop) y = null_label;
@@ -80,11 +99,22 @@ class egc_loss {
     const index_t n = x0.extent(0);
     EBM_REQUIRE(static_cast<index_t>(t.size()) == n, "egc_loss: ", t.size(), " timesteps for a batch of ", n);
     require_same_shape(x0.shape(), eps.shape(), "egc_loss (noise)");
-    t_.resize(shape{n});
-    for (index_t i = 0; i < n; ++i) {
-      EBM_REQUIRE(0 <= t[i] && t[i] < sched_.steps(), "egc_loss: timestep ", t[i], " of sample ", i,
-                  " is outside [0, ", sched_.steps(), ")");
-      t_[i] = T(t[i]);
+    if constexpr (on_host) {
+      t_.resize(shape{n});
+      for (index_t i = 0; i < n; ++i) {
+        EBM_REQUIRE(0 <= t[i] && t[i] < sched_.steps(), "egc_loss: timestep ", t[i], " of sample ", i,
+                    " is outside [0, ", sched_.steps(), ")");
+        t_[i] = T(t[i]);
+      }
+    } else {
+      t_host_.resize(shape{n});
+      for (index_t i = 0; i < n; ++i) {
+        EBM_REQUIRE(0 <= t[i] && t[i] < sched_.steps(), "egc_loss: timestep ", t[i], " of sample ", i,
+                    " is outside [0, ", sched_.steps(), ")");
+        t_host_[i] = T(t[i]);
+      }
+      ebm::detail::upload(t_host_, t_, x0.device());
+      ebm::detail::bind_to(eps_, x0.device());
     }
     eps_ = eps;
     used_.assign(labels.begin(), labels.end());
@@ -101,6 +131,8 @@ class egc_loss {
   const tensor_type& timesteps() const { return t_; }
 
  private:
+  static constexpr bool on_host = std::is_same_v<D, cpu>;
+
   void check(const tensor_type& x0, std::span<const int> labels) const {
     EBM_REQUIRE(x0.rank() >= 2 && x0.extent(0) > 0, "egc_loss: expected a non-empty batch [N, ...], got ",
                 x0.shape());
@@ -110,6 +142,12 @@ class egc_loss {
 
   template <class Model>
   T run(Model& m, const tensor_type& x0, T weight, bool grads) {
+    if constexpr (on_host) return run_host(m, x0, weight, grads);
+    else return run_device(m, x0, weight, grads);
+  }
+
+  template <class Model>
+  T run_host(Model& m, const tensor_type& x0, T weight, bool grads) {
     const index_t n = x0.extent(0), d = x0.shape().sample_size();
     xt_.resize(x0.shape());
     std::vector<double> a(static_cast<std::size_t>(n)), b(a.size()), w_ce(a.size());
@@ -202,11 +240,129 @@ class egc_loss {
     return T(fisher_ + opt_.gamma * ce_);
   }
 
+  // run_host's steps on a device: the per-sample coefficients are computed on
+  // the host with run_host's formulas and copied, the loops are kernels, and
+  // the per-sample sums come back in one read.
+  template <class Model>
+  T run_device(Model& m, const tensor_type& x0, T weight, bool grads) {
+    static_assert(std::is_same_v<typename Model::device_type, D>,
+                  "egc_loss: the model must live on the objective's device (its device_type must be D)");
+    const index_t n = x0.extent(0), d = x0.shape().sample_size();
+    const D dev = x0.device();
+    const double norm = opt_.mean_over_features ? 1.0 / (double(n) * double(d)) : 0.5 / double(n);
+    // Rows of coef_host_: √ᾱ, σ, a, b, weight·2·norm·a (in T); w_ce in double.
+    coef_host_.resize(shape{5, n});
+    T* c = coef_host_.data();
+    w_ce_.assign(static_cast<std::size_t>(n), 0.0);
+    for (index_t i = 0; i < n; ++i) {
+      const int t = static_cast<int>(t_host_[i]);
+      const T c0 = T(sched_.sqrt_alpha_bar(t)), sigma = T(sched_.sigma(t));
+      const double a = opt_.target == fisher_target::noise ? double(sigma) : 1.0;
+      const double b = opt_.target == fisher_target::score ? 1.0 / double(sigma) : 1.0;
+      c[i] = c0;
+      c[n + i] = sigma;
+      c[2 * n + i] = T(a);
+      c[3 * n + i] = T(b);
+      c[4 * n + i] = T(double(weight) * 2 * norm * a);
+      w_ce_[static_cast<std::size_t>(i)] = opt_.sqrt_alpha_bar_weight ? double(c0) : 1.0;
+    }
+    ebm::detail::upload(coef_host_, coef_, dev);
+    const T* cd = coef_.data();
+    ebm::detail::bind_to(xt_, dev);
+    xt_.resize(x0.shape());
+    diffusion_kernels<D>::template noise<T>(dev, x0.data(), eps_.data(), cd, cd + n, xt_.data(), n, d);
+
+    m.set_time(t_);
+    if constexpr (requires { m.set_labels(std::span<const int>(used_)); }) {
+      if (!used_.empty()) m.set_labels(std::span<const int>(used_));
+      else m.clear_labels();
+    }
+    const tensor_type& y = m.forward(xt_);
+    ebm::detail::bind_to(ones_, dev);
+    ones_.resize(y.shape());
+    ones_.fill(T(1));
+    const tensor_type& g = m.backward(ones_, grad::input);
+    require_same_shape(xt_.shape(), g.shape(), "egc_loss (input gradient)");
+
+    // Per-sample sums: ‖r_i‖² in [0, n), the cross-entropies in [n, 2n), hits in [2n, 3n).
+    ebm::detail::bind_to(sums_, dev);
+    sums_.resize(shape{3 * n});
+    ebm::detail::bind_to(v_, dev);
+    v_.resize(xt_.shape());
+    diffusion_kernels<D>::template fisher_residual<T>(dev, g.data(), eps_.data(), cd + 2 * n, cd + 3 * n,
+                                                      cd + 4 * n, v_.data(), sums_.data(), n, d);
+
+    const tensor_type* seed = nullptr;
+    index_t labelled = 0;
+    for (int y_i : used_) labelled += y_i != null_label;
+    if constexpr (requires { m.logits(); }) {
+      if (labelled > 0 && opt_.gamma > 0) {
+        const tensor_type& z = m.logits();
+        const index_t k = z.extent(1);
+        labels_host_.resize(shape{n});
+        pre_host_.resize(shape{n});
+        for (index_t i = 0; i < n; ++i) {
+          const int y_i = used_[static_cast<std::size_t>(i)];
+          EBM_REQUIRE(y_i == null_label || (0 <= y_i && y_i < k), "egc_loss: label ", y_i, " of sample ", i,
+                      " is outside [0, ", k, ")");
+          labels_host_[i] = y_i;
+          pre_host_[i] = double(weight) * opt_.gamma * w_ce_[static_cast<std::size_t>(i)] / double(n);
+        }
+        ebm::detail::upload(labels_host_, labels_, dev);
+        ebm::detail::upload(pre_host_, pre_, dev);
+        ebm::detail::bind_to(gz_, dev);
+        gz_.resize(z.shape());
+        const double off = opt_.label_smoothing / double(k), on = 1 - opt_.label_smoothing + off;
+        diffusion_kernels<D>::template cross_entropy<T>(dev, z.data(), labels_.data(), n, k, on, off, pre_.data(),
+                                                        0.0, 1.0, gz_.data(), sums_.data() + n);
+        seed = &gz_;
+      }
+    } else {
+      EBM_REQUIRE(labelled == 0 || opt_.gamma == 0, "egc_loss: labels were given but the model has no logits()");
+    }
+
+    if (grads) {
+      m.forward_tangent(v_);
+      ebm::detail::bind_to(zeros_, dev);
+      zeros_.resize(y.shape());
+      zeros_.zero();
+      if (seed) m.backward_tangent(zeros_, grad::params, seed);
+      else m.backward_tangent(zeros_, grad::params);
+    }
+
+    copy(sums_, sums_host_);  // waits for the passes queued before it
+    double fisher = 0;
+    for (index_t i = 0; i < n; ++i) fisher += norm * sums_host_[i];
+    fisher_ = fisher;
+    ce_ = 0;
+    accuracy_ = 0;
+    if (seed) {
+      double ce = 0, correct = 0;
+      for (index_t i = 0; i < n; ++i) {
+        if (used_[static_cast<std::size_t>(i)] == null_label) continue;
+        ce += w_ce_[static_cast<std::size_t>(i)] * sums_host_[n + i];
+        correct += sums_host_[2 * n + i];
+      }
+      ce_ = ce / double(n);
+      accuracy_ = correct / double(labelled);
+    }
+    return T(fisher_ + opt_.gamma * ce_);
+  }
+
   noise_schedule sched_;
   egc_options opt_;
   std::vector<int> used_;
   double fisher_ = 0, ce_ = 0, accuracy_ = 0;
   tensor_type xt_, eps_, t_, ones_, zeros_, v_, gz_;
+  // Device runs only: host copies of t, of the per-sample coefficients,
+  // labels and CE factors, their device copies, and the per-sample sums.
+  tensor<T, cpu> t_host_, coef_host_;
+  tensor<int, cpu> labels_host_;
+  tensor<double, cpu> pre_host_, sums_host_;
+  std::vector<double> w_ce_;
+  tensor_type coef_;
+  tensor<int, D> labels_;
+  tensor<double, D> pre_, sums_;
 };
 
 }  // namespace ebm::objective

@@ -8,6 +8,7 @@
 #include "attention_pool.cuh"
 #include "blas.cuh"
 #include "conv.cuh"
+#include "diffusion.cuh"
 #include "elementwise.cuh"
 #include "embedding.cuh"
 #include "group_norm.cuh"

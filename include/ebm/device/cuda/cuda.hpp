@@ -9,6 +9,7 @@
 #include "concat.hpp"
 #include "conv.hpp"
 #include "device.hpp"
+#include "diffusion.hpp"
 #include "elementwise.hpp"
 #include "embedding.hpp"
 #include "error.hpp"

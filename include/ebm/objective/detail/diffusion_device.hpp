@@ -1,0 +1,61 @@
+#pragma once
+// What the diffusion objectives (denoising_fisher, egc_loss, cross_entropy)
+// and the reverse-diffusion samplers (ddpm, ddim, repaint, egc::score_model)
+// share to run on a device other than ebm::cpu: the name of their kernel
+// trait and two small helpers.
+//
+// The host path of each of them is written inline and unchanged; on another
+// device D they call diffusion_kernels<D>, whose ebm::cuda specialisation is
+// declared in device/cuda/diffusion.hpp and defined in diffusion.cuh
+// (included by ebm/device/cuda/cuda.cuh, so a .cu file that includes it can
+// instantiate every one of these classes with D = ebm::cuda).  Small
+// per-sample quantities (timesteps, labels, per-sample coefficients) are
+// drawn or computed on the host, exactly as on the CPU, and copied over.
+#include <type_traits>
+
+#include "../../core/tensor.hpp"
+
+namespace ebm {
+
+/// Device kernels of the diffusion objectives and samplers, specialised per
+/// accelerator (device/cuda/diffusion.hpp).
+template <class D> struct diffusion_kernels;
+
+namespace detail {
+
+/// Binds a tensor that has not allocated yet to `dev`'s stream, so that the
+/// buffers of an objective or a sampler live on the stream of the tensors
+/// they are given (nothing to do on the host).
+template <class T, class D>
+void bind_to(tensor<T, D>& t, const D& dev) {
+  if constexpr (!std::is_same_v<D, cpu>) {
+    if (t.capacity() == 0) t = tensor<T, D>(dev);
+  } else {
+    (void)t;
+    (void)dev;
+  }
+}
+
+/// What a sampler keeps for the checks that read one word back from a
+/// device (nothing on the host).
+template <class D>
+struct diffusion_status_for {
+  using type = typename diffusion_kernels<D>::status_buffer;
+};
+template <>
+struct diffusion_status_for<cpu> {
+  struct type {};
+};
+template <class D>
+using diffusion_status = typename diffusion_status_for<D>::type;
+
+/// Copies host values into a device tensor of the given shape (through a
+/// host staging tensor that is kept between calls).
+template <class T, class D>
+void upload(tensor<T, cpu>& staged, tensor<T, D>& dst, const D& dev) {
+  bind_to(dst, dev);
+  copy(staged, dst);
+}
+
+}  // namespace detail
+}  // namespace ebm
