@@ -21,10 +21,12 @@
 #include <cmath>
 #include <cstring>
 #include <span>
+#include <type_traits>
 
 #include "../nn/attention_pool.hpp"
 #include "../nn/logsumexp.hpp"
 #include "../objective/denoising_fisher.hpp"
+#include "../objective/detail/diffusion_device.hpp"
 #include "../objective/noise_schedule.hpp"
 #include "egc.hpp"
 
@@ -130,14 +132,17 @@ class model {
 ///   score           −∇ₓE ≈ score   → score = −∇ₓE
 /// and classifier guidance ∇ₓ log p(y | x_t) = ∇ₓ (z_y − logsumexp z) from the
 /// same forward pass (the sampler asks for both at the same x and t; the
-/// forward is reused when x is bit-identical to the last call's).
-template <class T = float>
+/// forward is reused when x is bit-identical to the last call's).  On a
+/// device (D = ebm::cuda) the score, the guidance seed and the bitwise
+/// comparison are kernels; the labels are checked on the host and copied.
+template <class T = float, class D = cpu>
 class score_model {
  public:
   using value_type = T;
-  using tensor_type = tensor<T>;
+  using device_type = D;
+  using tensor_type = tensor<T, D>;
 
-  score_model(model<T>& m, noise_schedule schedule,
+  score_model(model<T, D>& m, noise_schedule schedule,
               objective::fisher_target target = objective::fisher_target::noise_unscaled)
       : m_(&m), sched_(std::move(schedule)), target_(target) {}
 
@@ -151,7 +156,11 @@ class score_model {
     const tensor_type& g = m_->backward(ones_, grad::input);
     const T c = target_ == objective::fisher_target::noise_unscaled ? T(-1 / sched_.sigma(t)) : T(-1);
     out.resize(x.shape());
-    for (index_t i = 0; i < out.size(); ++i) out[i] = c * g[i];
+    if constexpr (on_host) {
+      for (index_t i = 0; i < out.size(); ++i) out[i] = c * g[i];
+    } else {
+      elementwise<D>::scale(x.device(), c, g.data(), out.data(), out.size());
+    }
   }
   void class_log_prob_grad(const tensor_type& x, int t, std::span<const int> labels, tensor_type& out) {
     run_forward(x, t);
@@ -159,24 +168,48 @@ class score_model {
     const index_t n = z.extent(0), k = z.extent(1);
     EBM_REQUIRE(static_cast<index_t>(labels.size()) == n, "egc::score_model: ", labels.size(),
                 " labels for ", n, " chains");
-    gz_.resize(z.shape());
-    for (index_t i = 0; i < n; ++i) {
-      const int y = labels[static_cast<std::size_t>(i)];
-      EBM_REQUIRE(0 <= y && y < k, "egc::score_model: guidance label ", y, " of chain ", i,
-                  " is outside [0, ", k, ")");
-      const T* zi = z.data() + i * k;
-      const T m = *std::max_element(zi, zi + k);
-      T sum = 0;
-      for (index_t c = 0; c < k; ++c) sum += std::exp(zi[c] - m);
-      for (index_t c = 0; c < k; ++c) gz_[i * k + c] = (c == y ? T(1) : T(0)) - std::exp(zi[c] - m) / sum;
+    if constexpr (!on_host) {
+      const D dev = x.device();
+      labels_host_.resize(shape{n});
+      for (index_t i = 0; i < n; ++i) {
+        const int y = labels[static_cast<std::size_t>(i)];
+        EBM_REQUIRE(0 <= y && y < k, "egc::score_model: guidance label ", y, " of chain ", i,
+                    " is outside [0, ", k, ")");
+        labels_host_[i] = y;
+      }
+      ebm::detail::upload(labels_host_, labels_, dev);
+      ebm::detail::bind_to(gz_, dev);
+      gz_.resize(z.shape());
+      diffusion_kernels<D>::template log_prob_logit_grad<T>(dev, z.data(), labels_.data(), n, k, gz_.data());
+    } else {
+      gz_.resize(z.shape());
+      for (index_t i = 0; i < n; ++i) {
+        const int y = labels[static_cast<std::size_t>(i)];
+        EBM_REQUIRE(0 <= y && y < k, "egc::score_model: guidance label ", y, " of chain ", i,
+                    " is outside [0, ", k, ")");
+        const T* zi = z.data() + i * k;
+        const T m = *std::max_element(zi, zi + k);
+        T sum = 0;
+        for (index_t c = 0; c < k; ++c) sum += std::exp(zi[c] - m);
+        for (index_t c = 0; c < k; ++c) gz_[i * k + c] = (c == y ? T(1) : T(0)) - std::exp(zi[c] - m) / sum;
+      }
     }
     out = m_->logits_backward(gz_, grad::input);
   }
 
  private:
+  static constexpr bool on_host = std::is_same_v<D, cpu>;
+
   void run_forward(const tensor_type& x, int t) {
-    const bool same = t == last_t_ && last_x_.shape() == x.shape() &&
-                      std::memcmp(last_x_.data(), x.data(), sizeof(T) * std::size_t(x.size())) == 0;
+    bool same = t == last_t_ && last_x_.shape() == x.shape();
+    if constexpr (on_host) {
+      same = same && std::memcmp(last_x_.data(), x.data(), sizeof(T) * std::size_t(x.size())) == 0;
+    } else {
+      same = same && diffusion_kernels<D>::template bitwise_equal<T>(x.device(), last_x_.data(), x.data(),
+                                                                     x.size(), status_);
+      ebm::detail::bind_to(last_x_, x.device());
+      ebm::detail::bind_to(ones_, x.device());
+    }
     if (same) return;
     m_->set_time(x.extent(0), t);
     m_->forward(x);
@@ -184,29 +217,34 @@ class score_model {
     last_t_ = t;
   }
 
-  model<T>* m_;
+  model<T, D>* m_;
   noise_schedule sched_;
   objective::fisher_target target_;
   tensor_type last_x_, ones_, gz_;
   int last_t_ = -1;
+  // Device runs only: the guidance labels and the comparison's status word.
+  tensor<int, cpu> labels_host_;
+  tensor<int, D> labels_;
+  ebm::detail::diffusion_status<D> status_;
 };
 
 /// The classifier at a fixed timestep (default 0, clean images) in the shape
 /// eval/adversarial.hpp attacks: logits(x) and logits_input_grad(glogits).
-template <class T = float>
+template <class T = float, class D = cpu>
 class classifier {
  public:
   using value_type = T;
-  using tensor_type = tensor<T>;
+  using device_type = D;
+  using tensor_type = tensor<T, D>;
 
-  explicit classifier(model<T>& m, int t = 0) : m_(&m), t_(t) {}
+  explicit classifier(model<T, D>& m, int t = 0) : m_(&m), t_(t) {}
   const tensor_type& logits(const tensor_type& x) { return m_->classify(x, t_); }
   const tensor_type& logits_input_grad(const tensor_type& glogits) {
     return m_->logits_backward(glogits, grad::input);
   }
 
  private:
-  model<T>* m_;
+  model<T, D>* m_;
   int t_;
 };
 

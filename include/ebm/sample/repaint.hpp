@@ -43,6 +43,12 @@
 // draws, then one normal per known pixel (none at the last step, none without
 // known pixels: with an all-zero mask and resample = 1 the result is the
 // sampler's own sample() bit for bit); each step up draws x.size() normals.
+//
+// Devices: repaint<T, D> wraps ddpm<T, D> or ddim<T, D> and takes tensors on
+// D.  On ebm::cuda the images, the mask and the walk stay on the GPU; the
+// mask and the known images are copied to the host once per call for the
+// checks above and to number the known pixels (the order in which they take
+// the normals of a replacement step), and every update is a kernel.
 #include <cmath>
 #include <span>
 #include <type_traits>
@@ -51,6 +57,8 @@
 #include <vector>
 
 #include "../core/philox.hpp"
+#include "../device/cpu/elementwise.hpp"
+#include "../objective/detail/diffusion_device.hpp"
 #include "../objective/noise_schedule.hpp"
 #include "detail/chain.hpp"
 #include "diffusion.hpp"
@@ -58,26 +66,28 @@
 
 namespace ebm {
 
-template <class T>
+template <class T, class D = cpu>
 class repaint {
   static_assert(std::is_floating_point_v<T>, "repaint: T must be a floating-point type");
 
  public:
   using value_type = T;
+  using device_type = D;
+  using tensor_type = tensor<T, D>;
 
   /// Ancestral steps t -> t - 1 of a ddpm sampler (its variance and clipping
   /// settings are kept).  resample >= 1, jump_length >= 1.
-  explicit repaint(ddpm<T> sampler, int resample = 1, int jump_length = 1)
+  explicit repaint(ddpm<T, D> sampler, int resample = 1, int jump_length = 1)
       : sampler_(std::move(sampler)), resample_(resample), jump_(jump_length) {
-    const int T_ = std::get<ddpm<T>>(sampler_).schedule().steps();
+    const int T_ = std::get<ddpm<T, D>>(sampler_).schedule().steps();
     std::vector<int> base;
     for (int t = T_ - 1; t >= 0; --t) base.push_back(t);
     init(std::move(base));
   }
   /// Steps between ddim::timesteps() (its eta and clipping settings are kept).
-  explicit repaint(ddim<T> sampler, int resample = 1, int jump_length = 1)
+  explicit repaint(ddim<T, D> sampler, int resample = 1, int jump_length = 1)
       : sampler_(std::move(sampler)), resample_(resample), jump_(jump_length) {
-    init(std::get<ddim<T>>(sampler_).timesteps());
+    init(std::get<ddim<T, D>>(sampler_).timesteps());
   }
 
   const noise_schedule& schedule() const {
@@ -98,25 +108,45 @@ class repaint {
   /// Draws the starting noise at levels().front() and runs the walk: N
   /// inpainted images, the known pixels of `known` [N, ...] kept.
   template <class M>
-  tensor<T> sample(M& model, const tensor<T>& known, const tensor<T>& mask, philox& rng, const guidance& g = {}) {
-    const index_t period = check_inputs(known, mask);
-    tensor<T> x(known.shape());
-    rng.fill_normal(x.span());
-    const double ab = schedule().alpha_bar(levels_.front());
-    const T a = T(std::sqrt(ab)), b = T(std::sqrt(1 - ab));
-    for (index_t i = 0; i < x.size(); ++i)
-      if (mask[i % period] != T(0)) x[i] = a * known[i] + b * x[i];
-    walk(model, x, known, mask, period, rng, g);
-    return x;
+  tensor_type sample(M& model, const tensor_type& known, const tensor_type& mask, philox& rng,
+                     const guidance& g = {}) {
+    if constexpr (std::is_same_v<D, cpu>) {
+      const index_t period = check_inputs(known, mask);
+      tensor<T> x(known.shape());
+      rng.fill_normal(x.span());
+      const double ab = schedule().alpha_bar(levels_.front());
+      const T a = T(std::sqrt(ab)), b = T(std::sqrt(1 - ab));
+      for (index_t i = 0; i < x.size(); ++i)
+        if (mask[i % period] != T(0)) x[i] = a * known[i] + b * x[i];
+      walk(model, x, known, mask, period, rng, g);
+      return x;
+    } else {
+      const index_t period = prepare_device(known, mask);
+      tensor_type x(known.device());
+      x.resize(known.shape());
+      fill_normal(x, rng);
+      const double ab = schedule().alpha_bar(levels_.front());
+      const T a = T(std::sqrt(ab)), b = T(std::sqrt(1 - ab));
+      diffusion_kernels<D>::template blend_known<T>(x.device(), x.data(), known.data(), mask.data(), x.size(),
+                                                    period, a, b);
+      walk_device(model, x, known, mask, period, rng, g);
+      return x;
+    }
   }
   /// Runs the walk on x (the state at levels().front() on entry, the
   /// inpainted images on exit).
   template <class M>
-  void run(M& model, tensor<T>& x, const tensor<T>& known, const tensor<T>& mask, philox& rng,
+  void run(M& model, tensor_type& x, const tensor_type& known, const tensor_type& mask, philox& rng,
            const guidance& g = {}) {
-    const index_t period = check_inputs(known, mask);
-    require_same_shape(known.shape(), x.shape(), "repaint::run (state x against the known images)");
-    walk(model, x, known, mask, period, rng, g);
+    if constexpr (std::is_same_v<D, cpu>) {
+      const index_t period = check_inputs(known, mask);
+      require_same_shape(known.shape(), x.shape(), "repaint::run (state x against the known images)");
+      walk(model, x, known, mask, period, rng, g);
+    } else {
+      const index_t period = prepare_device(known, mask);
+      require_same_shape(known.shape(), x.shape(), "repaint::run (state x against the known images)");
+      walk_device(model, x, known, mask, period, rng, g);
+    }
   }
 
  private:
@@ -179,7 +209,7 @@ class repaint {
       if (to < t) {
         std::visit(
             [&](auto& s) {
-              if constexpr (std::is_same_v<std::decay_t<decltype(s)>, ddpm<T>>)
+              if constexpr (std::is_same_v<std::decay_t<decltype(s)>, ddpm<T, D>>)
                 s.step(model, x, t, rng, g);
               else
                 s.step(model, x, t, to, rng, g);
@@ -216,10 +246,82 @@ class repaint {
                                    " in levels(), counted from 0)"));
   }
 
-  std::variant<ddpm<T>, ddim<T>> sampler_;
+  // --- the device path: check_inputs and walk with kernels -----------------
+  /// Checks the images and the mask on host copies (check_inputs), numbers
+  /// the known entries of one mask period (rank_, known_per_period_) and
+  /// returns the period.
+  index_t prepare_device(const tensor_type& known, const tensor_type& mask) {
+    const tensor<T> known_host = to_host(known), mask_host = to_host(mask);
+    const index_t period = check_inputs(known_host, mask_host);
+    rank_host_.resize(shape{period});
+    index_t c = 0;
+    for (index_t i = 0; i < period; ++i) {
+      rank_host_[i] = static_cast<int>(c);
+      c += mask_host[i] != T(0);
+    }
+    known_per_period_ = c;
+    detail::upload(rank_host_, rank_, known.device());
+    return period;
+  }
+
+  template <class M>
+  void walk_device(M& model, tensor_type& x, const tensor_type& known, const tensor_type& mask, index_t period,
+                   philox& rng, const guidance& g) {
+    static_assert(time_score_model<M>, "repaint needs a model with score(x, t, out) (sample/score_model.hpp)");
+    static_assert(std::same_as<typename M::value_type, T>, "the sampler's scalar type must be the model's value_type");
+    const D dev = x.device();
+    const index_t n_known = (x.size() / period) * known_per_period_;
+    const noise_schedule& sched = schedule();
+    auto abar = [&](int level) { return level < 0 ? 1.0 : sched.alpha_bar(level); };
+    const int steps = static_cast<int>(levels_.size()) - 1;
+    detail::bind_to(z_, dev);
+    for (int k = 0; k < steps; ++k) {
+      const int t = levels_[static_cast<std::size_t>(k)], to = levels_[static_cast<std::size_t>(k + 1)];
+      if (to < t) {
+        std::visit(
+            [&](auto& s) {
+              if constexpr (std::is_same_v<std::decay_t<decltype(s)>, ddpm<T, D>>)
+                s.step(model, x, t, rng, g);
+              else
+                s.step(model, x, t, to, rng, g);
+            },
+            sampler_);
+        if (to < 0) {
+          diffusion_kernels<D>::template replace_known<T>(dev, x.data(), known.data(), mask.data(), rank_.data(),
+                                                          x.size(), period, known_per_period_, T(1), T(0), nullptr);
+        } else if (n_known > 0) {
+          const double ab = abar(to);
+          const T a = T(std::sqrt(ab)), b = T(std::sqrt(1 - ab));
+          z_.resize(shape{n_known});
+          fill_normal(z_, rng);
+          diffusion_kernels<D>::template replace_known<T>(dev, x.data(), known.data(), mask.data(), rank_.data(),
+                                                          x.size(), period, known_per_period_, a, b, z_.data());
+        }
+        const index_t bad = diffusion_kernels<D>::template first_nonfinite_chain<T>(
+            dev, x.data(), x.extent(0), x.shape().sample_size(), status_);
+        if (bad >= 0)
+          throw error(detail::concat("repaint: chain ", bad, " produced a non-finite value (NaN or Inf) in the "
+                                     "reverse step from timestep ", t, " (move ", k, " of the ", steps,
+                                     " in levels(), counted from 0)"));
+      } else {
+        const double ratio = abar(to) / abar(t);
+        const T a = T(std::sqrt(ratio)), b = T(std::sqrt(1 - ratio));
+        z_.resize(x.shape());
+        fill_normal(z_, rng);
+        elementwise<D>::axpby(dev, a, x.data(), b, z_.data(), x.data(), x.size());
+      }
+    }
+  }
+
+  std::variant<ddpm<T, D>, ddim<T, D>> sampler_;
   int resample_, jump_;
   std::vector<int> levels_;
-  tensor<T> z_;
+  tensor_type z_;
+  // Device runs only: the rank of each known entry within a mask period.
+  tensor<int, cpu> rank_host_;
+  tensor<int, D> rank_;
+  index_t known_per_period_ = 0;
+  detail::diffusion_status<D> status_;
 };
 
 }  // namespace ebm

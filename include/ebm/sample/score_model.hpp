@@ -10,32 +10,56 @@
 // A time-conditioned energy (energy_and_grad(x, t, g), e.g. EGC's free
 // energy -logsumexp_y f(x, t)[y]) becomes a score model through
 // energy_score<E>, which forwards class_log_prob_grad when E has it.
+//
+// Devices: the tensors are tensor<T, D> with D the model's device_type
+// (ebm::cpu when the model names none), so a model built on ebm::cuda
+// drives the samplers with device tensors.
 #include <concepts>
 #include <span>
+#include <type_traits>
 
 #include "../core/tensor.hpp"
+#include "../device/cpu/elementwise.hpp"
 
 namespace ebm {
 
+namespace detail {
 template <class M>
-concept time_score_model = requires(M& m, const tensor<typename M::value_type>& x, int t,
-                                    tensor<typename M::value_type>& out) {
+struct model_device {
+  using type = cpu;
+};
+template <class M>
+  requires requires { typename M::device_type; }
+struct model_device<M> {
+  using type = typename M::device_type;
+};
+}  // namespace detail
+
+/// The device a score model's tensors live on: M::device_type, else ebm::cpu.
+template <class M>
+using model_device_t = typename detail::model_device<M>::type;
+
+/// The tensor type a score model takes and returns.
+template <class M>
+using model_tensor_t = tensor<typename M::value_type, model_device_t<M>>;
+
+template <class M>
+concept time_score_model = requires(M& m, const model_tensor_t<M>& x, int t, model_tensor_t<M>& out) {
   typename M::value_type;
   m.score(x, t, out);
 };
 
 template <class M>
 concept guided_score_model =
-    time_score_model<M> && requires(M& m, const tensor<typename M::value_type>& x, int t,
-                                    std::span<const int> labels, tensor<typename M::value_type>& out) {
+    time_score_model<M> && requires(M& m, const model_tensor_t<M>& x, int t, std::span<const int> labels,
+                                    model_tensor_t<M>& out) {
       m.class_log_prob_grad(x, t, labels, out);
     };
 
 template <class E>
-concept time_energy_function = requires(E& e, const tensor<typename E::value_type>& x, int t,
-                                        tensor<typename E::value_type>& g) {
+concept time_energy_function = requires(E& e, const model_tensor_t<E>& x, int t, model_tensor_t<E>& g) {
   typename E::value_type;
-  { e.energy_and_grad(x, t, g) } -> std::convertible_to<const tensor<typename E::value_type>&>;
+  { e.energy_and_grad(x, t, g) } -> std::convertible_to<const model_tensor_t<E>&>;
 };
 
 /// Adapts a time-conditioned energy to a score model (score = -grad E); refers
@@ -46,13 +70,18 @@ class energy_score {
 
  public:
   using value_type = typename E::value_type;
-  using tensor_type = tensor<value_type>;
+  using device_type = model_device_t<E>;
+  using tensor_type = tensor<value_type, device_type>;
 
   explicit energy_score(E& energy) : e_(&energy) {}
 
   void score(const tensor_type& x, int t, tensor_type& out) {
     e_->energy_and_grad(x, t, out);
-    for (value_type& v : out) v = -v;
+    if constexpr (std::is_same_v<device_type, cpu>) {
+      for (value_type& v : out) v = -v;
+    } else {
+      elementwise<device_type>::scale(out.device(), value_type(-1), out.data(), out.data(), out.size());
+    }
   }
   void class_log_prob_grad(const tensor_type& x, int t, std::span<const int> labels, tensor_type& out)
     requires requires(E& e) { e.class_log_prob_grad(x, t, labels, out); }
