@@ -302,19 +302,19 @@ TEST_CASE("cuda: the denoising Fisher objective on the device matches the host (
 TEST_CASE("cuda: cross-entropy on the device matches the host (logits, gradient, accuracy, network)") {
   EBM_REQUIRE_CUDA_DEVICE();
   check_cross_entropy<double>(1e-12);
-  check_cross_entropy<float>(1e-5);
+  check_cross_entropy<float>(1e-4);
 }
 
 TEST_CASE("cuda: the EGC loss on a tiny EGC model matches the host (value, parts, every parameter gradient)") {
   EBM_REQUIRE_CUDA_DEVICE();
   check_egc_loss<double>(1e-9);
-  check_egc_loss<float>(5e-4);
+  check_egc_loss<float>(2e-3);
 }
 
 TEST_CASE("cuda: guided DDIM, DDPM steps and RePaint with the EGC score follow the host") {
   EBM_REQUIRE_CUDA_DEVICE();
   check_sampling<double>(1e-9);
-  check_sampling<float>(2e-3);
+  check_sampling<float>(5e-3);
 }
 
 TEST_CASE("cuda: a non-finite state stops device sampling and names the chain") {
