@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <string>
 
 #include <ebm/data/fashion_mnist.hpp>
 
@@ -36,6 +37,16 @@ inline ebm::cpu make_device(const options& o) {
   const int threads = static_cast<int>(o.integer("--threads", 0));
   return threads > 0 ? ebm::cpu(threads) : ebm::cpu();
 }
+
+/// --device: "cpu" (default) or "cuda".
+inline std::string device_option(const options& o) {
+  std::string d = o.str("--device", "cpu");
+  if (d != "cpu" && d != "cuda") throw ebm::error("--device must be cpu or cuda, got '" + d + "'");
+  return d;
+}
+inline constexpr const char* no_cuda =
+    "--device cuda: this ebm_egc was built without CUDA (configure with the CUDA toolkit and cuDNN present; see "
+    "docs/cuda.md)";
 
 int cmd_inpaint(const options& o);
 int cmd_attack(const options& o);

@@ -26,7 +26,7 @@
 #include <ebm/sample/diffusion.hpp>
 #include <ebm/sample/interpolate.hpp>
 
-#include "common.hpp"
+#include "device.hpp"
 
 using namespace egcx;
 
@@ -52,6 +52,7 @@ train
   --steps N --batch N --lr X --channels N --gamma X --smoothing X --ema X   override the preset
   --resnet            the plain ResNet variant instead of the UNet
   --seed N --threads N --checkpoint-every N (steps; a guided sample grid is drawn at each, default 500)
+  --device cpu|cuda   where to train (cuda: network, loss, Adam and the average on the GPU; needs a build with CUDA)
   --resume            continue from DIR/checkpoint.ebm
 
 sampling and evaluation
@@ -61,6 +62,7 @@ sampling and evaluation
   --n N               images (classify: test images, default 10000; sample: per class, default 8)
   --steps S           DDIM steps (default 50)      --scale X   guidance scale (default 3; 0 = unguided)
   --eta X             DDIM eta (default 0)          --seed N
+  --device cpu|cuda   sample: run the reverse diffusion on the GPU (needs a build with CUDA)
   --samples-out FILE  sample: write the samples as IDX (unsigned bytes) and FILE.labels.idx
   inpaint: --mask center|right   --completions K (default 4)   --resample R (default 5)
   attack:  --baseline FILE   --eps LIST (default 0,0.01,0.02,0.03,0.05,0.08)   --pgd-steps N (default 10)
@@ -91,20 +93,6 @@ ebm::egc::train_options preset(const std::string& name) {
   return t;
 }
 
-/// DDIM with guidance: n images per class (labels 0..K-1, a row each).
-tensor sample_classes(ebm::egc::loaded_model<float>& m, int per_class, int steps, double scale, float eta,
-                      ebm::philox& rng, std::vector<int>& labels) {
-  const auto& c = m.net->cfg();
-  labels.clear();
-  for (int k = 0; k < c.classes; ++k)
-    for (int i = 0; i < per_class; ++i) labels.push_back(k);
-  ebm::egc::score_model<float> score(*m.net, m.schedule, m.target);
-  ebm::ddim<float> sampler(m.schedule, steps, eta);
-  sampler.clip_denoised(-1.f, 1.f);
-  return sampler.sample(score, shape{index_t(labels.size()), c.image_channels, c.resolution, c.resolution}, rng,
-                        ebm::guidance{labels, scale});
-}
-
 // ------------------------------------------------------------------ train --
 int cmd_train(const options& o) {
   auto t = preset(o.str("--preset", "demo"));
@@ -123,39 +111,22 @@ int cmd_train(const options& o) {
   t.checkpoint_every = static_cast<int>(o.integer("--checkpoint-every", t.checkpoint_every));
   const bool resume = o.flag("--resume");
   const int grid_steps = static_cast<int>(o.integer("--grid-steps", 25));
+  const std::string device = device_option(o);
   auto data = load_split(o, true);
   o.reject_unknown();
 
   std::cout << "EGC (" << to_string(t.kind) << ") on " << data.size() << " Fashion-MNIST images, "
             << (t.net.unet ? "UNet" : "ResNet") << " c = " << t.net.channels << ", " << t.steps << " steps of "
-            << t.batch << ", lr " << t.lr << ", gamma " << t.loss.gamma << " -> " << t.out_dir.string() << std::endl;
-  ebm::egc::trainer<float> tr(t, data);
-  std::cout << "parameters: " << ebm::param_count(tr.trained_model()) << std::endl;
-  if (resume) {
-    tr.resume(tr.checkpoint_path());
-    std::cout << "resumed at step " << tr.step_count() << std::endl;
+            << t.batch << ", lr " << t.lr << ", gamma " << t.loss.gamma << ", device " << device << " -> "
+            << t.out_dir.string() << std::endl;
+  if (device == "cuda") {
+#if defined(EBM_EXAMPLE_CUDA)
+    return train_cuda(t, data, resume, grid_steps);
+#else
+    throw ebm::error(no_cuda);
+#endif
   }
-  const auto start = std::chrono::steady_clock::now();
-  tr.run(std::cout, [&](ebm::egc::trainer<float>& trn) {
-    if (t.kind == ebm::egc::mode::classifier) return;
-    // A small guided grid from the averaged parameters: one row per class.
-    auto guard = trn.average().swapped();
-    ebm::egc::score_model<float> score(trn.trained_model(), t.make_schedule(), t.loss.target);
-    ebm::ddim<float> sampler(t.make_schedule(), grid_steps);
-    sampler.clip_denoised(-1.f, 1.f);
-    std::vector<int> labels;
-    for (int k = 0; k < t.net.classes; ++k)
-      for (int i = 0; i < 6; ++i) labels.push_back(k);
-    ebm::philox rng(99, 1);
-    const bool supervised = t.kind == ebm::egc::mode::egc;
-    const tensor x = sampler.sample(score, shape{index_t(labels.size()), 1, 32, 32}, rng,
-                                    ebm::guidance{labels, supervised ? 3.0 : 0.0});
-    ebm::io::save_grid<float>(t.out_dir / "samples_latest.png", x.view(), 6);
-  });
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::cout << "trained in " << std::fixed << std::setprecision(1) << secs / 60 << " min; checkpoint "
-            << tr.checkpoint_path().string() << std::endl;
-  return 0;
+  return train_on<ebm::cpu>(t, data, resume, grid_steps);
 }
 
 // --------------------------------------------------------------- classify --
@@ -216,49 +187,40 @@ int cmd_classify(const options& o) {
 int cmd_sample(const options& o) {
   const fs::path ck = o.str("--checkpoint", "");
   if (ck.empty()) throw ebm::error("sample: --checkpoint FILE is required");
-  auto m = ebm::egc::load<float>(ck, !o.flag("--raw"), make_device(o));
+  const bool raw = o.flag("--raw");
   const int per_class = static_cast<int>(o.integer("--n", 8));
   const int steps = static_cast<int>(o.integer("--steps", 50));
   const double scale = o.real("--scale", 3.0);
   const float eta = static_cast<float>(o.real("--eta", 0.0));
   ebm::philox rng(static_cast<std::uint64_t>(o.integer("--seed", 1)), 7);
   const std::string samples_out = o.str("--samples-out", "");
+  const std::string device = device_option(o);
+  const ebm::cpu host = make_device(o);
   const fs::path out = output_dir(o, ck);
   o.reject_unknown();
 
-  const auto t0 = std::chrono::steady_clock::now();
-  std::vector<int> labels;
-  const tensor x = sample_classes(m, per_class, steps, scale, eta, rng, labels);
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const fs::path grid = out / ("samples_scale" + std::to_string(int(std::lround(scale * 10))) + ".png");
-  ebm::io::save_grid<float>(grid, x.view(), per_class);
-  std::cout << labels.size() << " samples (" << steps << " DDIM steps, guidance scale " << scale << ") in "
-            << std::fixed << std::setprecision(1) << secs << " s -> " << grid.string() << " (a row per class)\n";
-  // How often the model's own classifier agrees with the requested class.
-  const tensor& z = m.net->classify(x, 0);
-  long long agree = 0;
-  for (index_t i = 0; i < z.extent(0); ++i) {
-    const float* zi = z.data() + i * z.extent(1);
-    agree += int(std::max_element(zi, zi + z.extent(1)) - zi) == labels[std::size_t(i)];
+  sample_result r;
+  if (device == "cuda") {
+#if defined(EBM_EXAMPLE_CUDA)
+    r = sample_cuda(ck, raw, per_class, steps, scale, eta, rng);
+#else
+    throw ebm::error(no_cuda);
+#endif
+  } else {
+    r = sample_on<ebm::cpu>(ck, raw, host, per_class, steps, scale, eta, rng);
   }
-  std::cout << "the network classifies " << std::setprecision(1) << 100.0 * double(agree) / double(z.extent(0))
+  const fs::path grid = out / ("samples_scale" + std::to_string(int(std::lround(scale * 10))) + ".png");
+  ebm::io::save_grid<float>(grid, r.x.view(), per_class);
+  std::cout << r.labels.size() << " samples (" << steps << " DDIM steps, guidance scale " << scale << ") in "
+            << std::fixed << std::setprecision(1) << r.seconds << " s -> " << grid.string() << " (a row per class)\n";
+  std::cout << "the network classifies " << std::setprecision(1) << 100.0 * r.agree
             << "% of them as the class they were guided to\n";
   if (!samples_out.empty()) {
-    ebm::data::write_idx_images<float>(samples_out, x.view());
-    ebm::data::write_idx_labels(samples_out + ".labels.idx", labels);
+    ebm::data::write_idx_images<float>(samples_out, r.x.view());
+    ebm::data::write_idx_labels(samples_out + ".labels.idx", r.labels);
     std::cout << "samples: " << samples_out << ", labels: " << samples_out << ".labels.idx\n";
   }
-  // Interpolation between two noises (DDIM is deterministic at eta = 0).
-  const auto& c = m.net->cfg();
-  tensor a(shape{1, c.image_channels, c.resolution, c.resolution}), b(a.shape());
-  rng.fill_normal<float>(a.span());
-  rng.fill_normal<float>(b.span());
-  tensor xi = ebm::slerp_path(a, b, 10);
-  ebm::egc::score_model<float> score(*m.net, m.schedule, m.target);
-  ebm::ddim<float> sampler(m.schedule, steps, 0.f);
-  sampler.clip_denoised(-1.f, 1.f);
-  sampler.run(score, xi, rng);
-  ebm::io::save_grid<float>(out / "interpolation.png", xi.view(), 10);
+  ebm::io::save_grid<float>(out / "interpolation.png", r.interpolation.view(), 10);
   std::cout << "interpolation between two noises: " << (out / "interpolation.png").string() << std::endl;
   return 0;
 }
