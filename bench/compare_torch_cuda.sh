@@ -7,7 +7,11 @@
 #     and input gradients before timing, with cuDNN autotuning on and TF32
 #     off);
 #   - 200 Langevin steps of 1024 chains on a 128-dimensional Gaussian
-#     (ebm: one kernel launch; PyTorch: a loop of matmul + randn + update).
+#     (ebm: one kernel launch; PyTorch: a loop of matmul + randn + update);
+#   - the EGC UNet (c = 32, batch 64): a Fisher training step with exact
+#     second derivatives (PyTorch: double backprop), a score evaluation and a
+#     classification forward (PyTorch first checks on the CPU that it
+#     reproduces ebm's outputs, bench_egc --export).
 # Prints a markdown table of milliseconds and the speed-up, and the GPU.
 #
 #   bench/compare_torch_cuda.sh [BUILD_DIR]      (default build/cuda-bench)
@@ -24,6 +28,7 @@ if [[ ! -x $build/bench/cuda_compare ]]; then
     -DEBM_BUILD_BENCHMARKS=ON ${EBM_CMAKE_ARGS:-}
   cmake --build "$build" --target cuda_compare
 fi
+[[ -x $build/bench/bench_egc ]] || cmake --build "$build" --target bench_egc
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 "$build/bench/cuda_compare" --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
@@ -36,6 +41,8 @@ for res in 32 64; do
   done
 done
 (cd bench && "$py" torch_gaussian_chain.py --device cuda --json) > "$out/torch_gauss.json"
+"$build/bench/bench_egc" --export "$out/egc" >/dev/null
+(cd bench && "$py" torch_egc.py --weights "$out/egc" --device cuda --json) > "$out/torch_egc.json"
 "$py" - "$out" <<'PY'
 import json, os, sys
 out = sys.argv[1]
@@ -55,6 +62,12 @@ for res in (32, 64):
 g = json.load(open(os.path.join(out, "torch_gauss.json")))
 e = median("BM_gaussian_chain")
 print("| Gaussian, 128 dims, 1024 chains, 200 steps | %.3f | %.3f | %.2fx |" % (e, g["chain_ms"], g["chain_ms"] / e))
+te = json.load(open(os.path.join(out, "torch_egc.json")))
+for bm, key, label in (("BM_egc_step", "step_ms", "EGC training step (Fisher, exact 2nd derivatives), batch 64"),
+                       ("BM_egc_score", "score_ms", "EGC score (forward + input grad), batch 64"),
+                       ("BM_egc_classify", "classify_ms", "EGC classify, batch 64")):
+    e = median(bm)
+    print("| %s | %.3f | %.3f | %.2fx |" % (label, e, te[key], te[key] / e))
 for name in ("BM_cfebm_chain/graph:0", "BM_cfebm_chain/graph:1"):
     print("| ebm CF-EBM 32x32 chain, 30 steps, batch 64, %s | %.3f | | |" % ("graph" if name.endswith("1") else "eager", median(name)))
 print()

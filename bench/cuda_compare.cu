@@ -6,7 +6,12 @@
 //   BM_cfebm_chain/graph:G                 a 30-step chain of that energy at
 //       32x32, batch 64, eager (G = 0) or replayed as a CUDA graph (G = 1);
 //   BM_gaussian_chain                      200 Langevin steps of 1024 chains on
-//       a 128-dimensional Gaussian energy in one launch.
+//       a 128-dimensional Gaussian energy in one launch;
+//   BM_egc_step / BM_egc_score / BM_egc_classify   the EGC UNet of
+//       bench_egc.cpp (c = 32, batch 64) on the GPU: one Fisher training step
+//       with exact second derivatives (forward-over-reverse), one reverse-
+//       diffusion score evaluation, one classification forward.  PyTorch's
+//       side is bench/torch_egc.py --device cuda on bench_egc --export.
 //
 // GPU times from CUDA events (manual timing).  Without a GPU the program says
 // so and exits with status 0.
@@ -23,6 +28,8 @@
 #include <cstring>
 #include <ebm/device/cuda/cuda.cuh>
 #include <ebm/energy/cf_ebm.hpp>
+#include <ebm/energy/egc_model.hpp>
+#include <ebm/objective/egc.hpp>
 #include <ebm/io/npy.hpp>
 #include <filesystem>
 #include <iostream>
@@ -146,6 +153,70 @@ void BM_gaussian_chain(benchmark::State& st) {
   st.SetItemsProcessed(st.iterations() * N * steps);  // chain steps
 }
 BENCHMARK(BM_gaussian_chain)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+/// bench_egc.cpp's network and fixed training data (x0 in [-1, 1], noise,
+/// timesteps uniform over 1000, labels with about 10% null), on the GPU.
+struct egc_fixture {
+  static constexpr int batch = 64, steps = 1000;
+  cuda dev;
+  egc::model<float, cuda> m;
+  objective::egc_loss<float, cuda> loss{noise_schedule::linear(steps)};
+  tensor<float, cuda> x0, eps, ones;
+  std::vector<int> t, labels;
+  static egc::config config() {
+    egc::config c;
+    c.image_channels = 1;
+    c.resolution = 32;
+    c.classes = 10;
+    c.channels = 32;
+    c.multipliers = {1, 2, 2};
+    c.res_blocks = 1;
+    c.groups = 8;
+    c.unet = true;
+    c.label_input = false;
+    return c;
+  }
+  egc_fixture() : m(config(), dev), x0(shape{batch, 1, 32, 32}, dev), eps(x0.shape(), dev), ones(shape{batch, 1}, dev) {
+    nn::initialize(m, 1);
+    philox r2(2), r3(3), rt(4), ry(5);
+    fill_uniform(x0, r2, -1.0f, 1.0f);
+    fill_normal(eps, r3);
+    ones.fill(1.0f);
+    for (int i = 0; i < batch; ++i) {
+      t.push_back(int(rt.uniform_int(steps)));
+      const int y = int(ry.uniform_int(10));
+      labels.push_back(ry.uniform() < 0.1 ? objective::egc_loss<float, cuda>::null_label : y);
+    }
+    loss(m, x0, labels, t, eps);  // sizes every buffer of the four passes
+  }
+};
+
+void BM_egc_step(benchmark::State& st) {
+  egc_fixture f;
+  time_gpu(st, f.dev, [&] {
+    zero_grad(f.m);
+    f.loss(f.m, f.x0, f.labels, f.t, f.eps);
+  });
+  st.SetItemsProcessed(st.iterations() * egc_fixture::batch);
+}
+void BM_egc_score(benchmark::State& st) {
+  egc_fixture f;
+  const tensor<float, cuda> xt(f.loss.noised()), tt(f.loss.timesteps());
+  time_gpu(st, f.dev, [&] {
+    f.m.set_time(tt);
+    f.m.forward(xt);
+    f.m.backward(f.ones, grad::input);
+  });
+  st.SetItemsProcessed(st.iterations() * egc_fixture::batch);
+}
+void BM_egc_classify(benchmark::State& st) {
+  egc_fixture f;
+  time_gpu(st, f.dev, [&] { f.m.classify(f.x0, 0); });
+  st.SetItemsProcessed(st.iterations() * egc_fixture::batch);
+}
+BENCHMARK(BM_egc_step)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_egc_score)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_egc_classify)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 int export_reference(const std::filesystem::path& dir, int resolution, index_t batch) {
   std::filesystem::create_directories(dir);

@@ -17,6 +17,11 @@ logits at t = 0 -- then times, at batch 64 on the given number of threads:
 
     torch_egc.py --weights DIR --threads N [--repeats R] [--json]
                  [--channels-last] [--passes] [--check-only] [--float64]
+                 [--device cuda]
+
+With --device cuda the check still runs on the CPU (against ebm's CPU
+export); the timed network and batch then move to the GPU (cuDNN autotuning
+on, TF32 off), and every timing waits for the GPU.
 
 Exits with an error, before any timing, when PyTorch's float results differ
 from ebm's by more than --tolerance (max |a - b| / max |b|, default 1e-4).
@@ -176,6 +181,11 @@ class Step:
         ce = (self.c0 * self.mask * ce_i).sum() / xt.shape[0]
         return fisher + self.gamma * ce, fisher, ce, E, g
 
+    def to(self, device):
+        for k in ("c0", "sigma", "x0", "eps", "t", "y", "mask", "yc"):
+            setattr(self, k, getattr(self, k).to(device))
+        return self
+
     def __call__(self, net, memory_format=torch.contiguous_format):
         net.zero_grad(set_to_none=False)
         xt = self.noised().contiguous(memory_format=memory_format).requires_grad_(True)
@@ -246,7 +256,10 @@ def main():
     ap.add_argument("--check-only", action="store_true")
     ap.add_argument("--float64", action="store_true", help="also compare both float results with a float64 run")
     ap.add_argument("--tolerance", type=float, default=1e-4, help="max relative difference accepted (float)")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the timed passes run")
     a = ap.parse_args()
+    if a.passes and a.device == "cuda":
+        raise SystemExit("torch_egc.py: --passes times the CPU passes only")
     torch.set_num_threads(a.threads)
     d = a.weights
 
@@ -285,6 +298,15 @@ def main():
         print(json.dumps(res) if a.json else json.dumps(res, indent=1))
         return
 
+    sync = None
+    if a.device == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        sync = torch.cuda.synchronize
+        net = net.cuda()
+        step = step.to("cuda")
+        res["device"] = torch.cuda.get_device_name()
     mf = torch.channels_last if a.channels_last else torch.contiguous_format
     net = net.to(memory_format=mf)
     n = step.x0.shape[0]
@@ -304,11 +326,11 @@ def main():
         with torch.no_grad():
             attention_pool(net(x0, t0))
 
-    ms = {"step_ms": 1e3 * median_time(train_step, a.repeats)}
+    ms = {"step_ms": 1e3 * median_time(train_step, a.repeats, sync)}
     for p in net.parameters():
         p.requires_grad_(False)
-    ms["score_ms"] = 1e3 * median_time(score, a.repeats)
-    ms["classify_ms"] = 1e3 * median_time(classify, a.repeats)
+    ms["score_ms"] = 1e3 * median_time(score, a.repeats, sync)
+    ms["classify_ms"] = 1e3 * median_time(classify, a.repeats, sync)
     for p in net.parameters():
         p.requires_grad_(True)
     res.update(ms)
