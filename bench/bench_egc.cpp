@@ -39,24 +39,13 @@
 #include <string>
 #include <vector>
 
+#include "egc_bench.hpp"
+
 namespace {
 
-constexpr int batch = 64;
-constexpr int steps = 1000;  // linear noise schedule
-
-ebm::egc::config bench_config() {
-  ebm::egc::config c;
-  c.image_channels = 1;
-  c.resolution = 32;
-  c.classes = 10;
-  c.channels = 32;
-  c.multipliers = {1, 2, 2};
-  c.res_blocks = 1;
-  c.groups = 8;
-  c.unet = true;
-  c.label_input = false;
-  return c;
-}
+constexpr int batch = ebm::bench::egc_batch;
+constexpr int steps = ebm::bench::egc_steps;
+ebm::egc::config bench_config() { return ebm::bench::egc_config(); }
 
 // Multiply-accumulates of one forward pass per image in the convolutions and
 // linear layers (the same walk as egc::network's constructor); group norm,
@@ -112,23 +101,7 @@ void perturb_norms(ebm::egc::model<float>& m) {
   });
 }
 
-// The fixed data of every case: clean batch x0 in [-1, 1], noise ε, per-sample
-// timesteps uniform over the schedule, labels with about 10% null (dropped)
-// labels, as the objective's label dropout would leave them.
-struct data {
-  ebm::tensor<float> x0{ebm::shape{batch, 1, 32, 32}}, eps{ebm::shape{batch, 1, 32, 32}};
-  std::vector<int> t, labels;
-  data() {
-    ebm::philox(2).fill_uniform<float>(x0.span(), -1.0f, 1.0f);
-    ebm::philox(3).fill_normal<float>(eps.span());
-    ebm::philox rt(4), ry(5);
-    for (int i = 0; i < batch; ++i) {
-      t.push_back(int(rt.uniform_int(steps)));
-      const int y = int(ry.uniform_int(10));
-      labels.push_back(ry.uniform() < 0.1 ? ebm::objective::egc_loss<float>::null_label : y);
-    }
-  }
-};
+using data = ebm::bench::egc_data;
 
 struct fixture {
   ebm::cpu dev;

@@ -35,35 +35,14 @@
 #include <iostream>
 #include <string>
 
+#include "egc_bench.hpp"
+#include "gpu_timing.cuh"
+
 using namespace ebm;
+using ebm::bench::time_gpu;
 
 namespace {
 
-template <class F, class S>
-void time_gpu(benchmark::State& st, const cuda& dev, F&& f, S&& setup) {
-  setup();
-  f();  // warm-up: cuDNN plans, buffers, lazy module loading
-  dev.synchronize();
-  cudaEvent_t start, stop;
-  EBM_CUDA_CHECK(cudaEventCreate(&start));
-  EBM_CUDA_CHECK(cudaEventCreate(&stop));
-  for (auto _ : st) {
-    setup();
-    EBM_CUDA_CHECK(cudaEventRecord(start, dev.stream()));
-    f();
-    EBM_CUDA_CHECK(cudaEventRecord(stop, dev.stream()));
-    EBM_CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0;
-    EBM_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    st.SetIterationTime(double(ms) * 1e-3);
-  }
-  EBM_CUDA_CHECK(cudaEventDestroy(start));
-  EBM_CUDA_CHECK(cudaEventDestroy(stop));
-}
-template <class F>
-void time_gpu(benchmark::State& st, const cuda& dev, F&& f) {
-  time_gpu(st, dev, f, [] {});
-}
 
 cf_ebm::config cfebm_config(int resolution, bool spectral_norm = true) {
   cf_ebm::config c;
@@ -154,40 +133,19 @@ void BM_gaussian_chain(benchmark::State& st) {
 }
 BENCHMARK(BM_gaussian_chain)->UseManualTime()->Unit(benchmark::kMillisecond);
 
-/// bench_egc.cpp's network and fixed training data (x0 in [-1, 1], noise,
-/// timesteps uniform over 1000, labels with about 10% null), on the GPU.
+/// bench_egc.cpp's network and fixed training data (egc_bench.hpp), on the GPU.
 struct egc_fixture {
-  static constexpr int batch = 64, steps = 1000;
+  static constexpr int batch = bench::egc_batch;
   cuda dev;
   egc::model<float, cuda> m;
-  objective::egc_loss<float, cuda> loss{noise_schedule::linear(steps)};
+  objective::egc_loss<float, cuda> loss{noise_schedule::linear(bench::egc_steps)};
+  bench::egc_data d;
   tensor<float, cuda> x0, eps, ones;
-  std::vector<int> t, labels;
-  static egc::config config() {
-    egc::config c;
-    c.image_channels = 1;
-    c.resolution = 32;
-    c.classes = 10;
-    c.channels = 32;
-    c.multipliers = {1, 2, 2};
-    c.res_blocks = 1;
-    c.groups = 8;
-    c.unet = true;
-    c.label_input = false;
-    return c;
-  }
-  egc_fixture() : m(config(), dev), x0(shape{batch, 1, 32, 32}, dev), eps(x0.shape(), dev), ones(shape{batch, 1}, dev) {
+  egc_fixture()
+      : m(bench::egc_config(), dev), x0(to_device(d.x0, dev)), eps(to_device(d.eps, dev)), ones(shape{batch, 1}, dev) {
     nn::initialize(m, 1);
-    philox r2(2), r3(3), rt(4), ry(5);
-    fill_uniform(x0, r2, -1.0f, 1.0f);
-    fill_normal(eps, r3);
     ones.fill(1.0f);
-    for (int i = 0; i < batch; ++i) {
-      t.push_back(int(rt.uniform_int(steps)));
-      const int y = int(ry.uniform_int(10));
-      labels.push_back(ry.uniform() < 0.1 ? objective::egc_loss<float, cuda>::null_label : y);
-    }
-    loss(m, x0, labels, t, eps);  // sizes every buffer of the four passes
+    loss(m, x0, d.labels, d.t, eps);  // sizes every buffer of the four passes
   }
 };
 
@@ -195,7 +153,7 @@ void BM_egc_step(benchmark::State& st) {
   egc_fixture f;
   time_gpu(st, f.dev, [&] {
     zero_grad(f.m);
-    f.loss(f.m, f.x0, f.labels, f.t, f.eps);
+    f.loss(f.m, f.x0, f.d.labels, f.d.t, f.eps);
   });
   st.SetItemsProcessed(st.iterations() * egc_fixture::batch);
 }

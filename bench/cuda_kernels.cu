@@ -13,37 +13,13 @@
 #include <ebm/nn/linear.hpp>
 #include <ebm/nn/sequential.hpp>
 
+#include "gpu_timing.cuh"
+
 using namespace ebm;
+using ebm::bench::time_gpu;
 
 namespace {
 
-/// Times f() (work queued on dev's stream) per iteration with CUDA events.
-/// setup() runs before each timed region, untimed.
-template <class F, class S>
-void time_gpu(benchmark::State& st, const cuda& dev, F&& f, S&& setup) {
-  setup();
-  f();  // warm-up: plans, algorithm choice, lazy module loading
-  dev.synchronize();
-  cudaEvent_t start, stop;
-  EBM_CUDA_CHECK(cudaEventCreate(&start));
-  EBM_CUDA_CHECK(cudaEventCreate(&stop));
-  for (auto _ : st) {
-    setup();
-    EBM_CUDA_CHECK(cudaEventRecord(start, dev.stream()));
-    f();
-    EBM_CUDA_CHECK(cudaEventRecord(stop, dev.stream()));
-    EBM_CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0;
-    EBM_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    st.SetIterationTime(double(ms) * 1e-3);
-  }
-  EBM_CUDA_CHECK(cudaEventDestroy(start));
-  EBM_CUDA_CHECK(cudaEventDestroy(stop));
-}
-template <class F>
-void time_gpu(benchmark::State& st, const cuda& dev, F&& f) {
-  time_gpu(st, dev, f, [] {});
-}
 
 template <class T>
 tensor<T, cuda> random_tensor(const shape& s, std::uint64_t seed) {

@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from torch_common import load, median_time
+from torch_common import load, median_time, setup_cuda
 
 
 class Conv(nn.Module):
@@ -84,10 +84,7 @@ def main():
     dev = torch.device(a.device)
     sync = None
     if a.device == "cuda":
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
-        sync = torch.cuda.synchronize
+        sync = setup_cuda()
     levels = 1 + sum(1 for f in os.listdir(a.weights) if f.startswith("primal") and f.endswith("main.0.weight.npy"))
     net = CFEBM(a.weights, levels).to(dev)
     x = load(a.weights, "input").to(dev)

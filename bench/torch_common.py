@@ -30,3 +30,12 @@ def median_time(fn, repeats, sync=None):
         times.append(time.perf_counter() - t0)
     times.sort()
     return times[len(times) // 2]
+
+
+def setup_cuda():
+    """The GPU settings of the comparisons: cuDNN autotuning on, TF32 off (ebm
+    computes in IEEE float); returns the synchronisation timings need."""
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    return torch.cuda.synchronize

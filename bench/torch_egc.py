@@ -37,7 +37,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from torch_common import load, median_time
+from torch_common import load, median_time, setup_cuda
 
 
 def sinusoidal(t, dim, max_period=10000.0):
@@ -300,10 +300,7 @@ def main():
 
     sync = None
     if a.device == "cuda":
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
-        sync = torch.cuda.synchronize
+        sync = setup_cuda()
         net = net.cuda()
         step = step.to("cuda")
         res["device"] = torch.cuda.get_device_name()

@@ -17,7 +17,7 @@ import json
 
 import torch
 
-from torch_common import median_time
+from torch_common import median_time, setup_cuda
 
 
 def main():
@@ -27,8 +27,7 @@ def main():
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     dev = torch.device(a.device)
-    if a.device == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = False
+    sync = setup_cuda() if a.device == "cuda" else None
     n, d, steps, s, eta = 1024, 128, 200, 0.05, 0.05
     P = torch.eye(d) + torch.diag(torch.full((d - 1,), -0.4), 1) + torch.diag(torch.full((d - 1,), -0.4), -1)
     P = P.to(dev)
@@ -42,7 +41,6 @@ def main():
         for _ in range(steps):
             x = x - (s / 2) * ((x - mu) @ P) + eta ** 0.5 * torch.randn(n, d, device=dev, generator=g)
 
-    sync = torch.cuda.synchronize if a.device == "cuda" else None
     ms = 1e3 * median_time(chain, a.repeats, sync)
     res = {"device": torch.cuda.get_device_name() if a.device == "cuda" else "cpu", "torch": torch.__version__,
            "chains": n, "dim": d, "steps": steps, "chain_ms": ms}
