@@ -202,11 +202,13 @@ detail::langevin_update_result training_kernels<cuda>::langevin_update(langevin_
               " entries");
   EBM_REQUIRE(a.chains <= 0x7fffffff, "langevin (device): too many chains (", a.chains, ")");
   detail::cuda_device_guard guard(dev.device());
-  if (ws.status.capacity() == 0) ws.status = tensor<std::uint32_t, cuda>(dev);
+  // Status and scales on dev's stream (see langevin_workspace::gradient):
+  // zero() and the read-back below use the buffer's own stream.
+  if (ws.status.capacity() == 0 || ws.status.device() != dev) ws.status = tensor<std::uint32_t, cuda>(dev);
   ws.status.resize(shape{detail::train_status_words}).zero();
   const T* scale = nullptr;
   if (a.max_grad_norm > T(0)) {
-    if (ws.scale.capacity() == 0) ws.scale = tensor<T, cuda>(dev);
+    if (ws.scale.capacity() == 0 || ws.scale.device() != dev) ws.scale = tensor<T, cuda>(dev);
     ws.scale.resize(shape{a.chains});
     detail::train_langevin_clip_kernel<<<static_cast<unsigned>(a.chains), detail::train_reduce_threads, 0,
                                          dev.stream()>>>(a.g, a.per, a.mask, a.mask_period, a.half,

@@ -44,9 +44,12 @@ struct training_kernels<cuda> {
     tensor<std::uint32_t, cuda> status;   ///< clipped count, first bad energy, first bad state
     tensor<std::uint32_t, cpu> status_host;
 
-    /// The gradient buffer, bound to `dev` (the chains' stream) on first use.
+    /// The gradient buffer, bound to `dev` (the chains' stream) on first use
+    /// and rebound when the chains move to another stream (a sampler reused
+    /// under another cuda_scope): the buffers are resized, zeroed and read
+    /// back on their own stream, which must be the kernels' stream.
     tensor<T, cuda>& gradient(const cuda& dev) {
-      if (g.capacity() == 0) g = tensor<T, cuda>(dev);
+      if (g.capacity() == 0 || g.device() != dev) g = tensor<T, cuda>(dev);
       return g;
     }
   };
