@@ -114,6 +114,27 @@ T middle_grad_norm(E& energy, const tensor<T>& x, tensor_view<const T> mask = {}
   return T(0.5 * (norms[k - 1] + norms[k]));
 }
 
+/// How many per-step clipping decisions of a host chain were within a
+/// relative `margin` of the bound (|norm / bound - 1| <= margin): `states`
+/// are the chains before each step.  A chain whose norm drifts that close to
+/// the bound during the run may be clipped on one side and not on the other
+/// (norms differ by rounding), so clipped counts may differ by this many.
+template <class E, class T>
+index_t near_bound_decisions(E& energy, const std::vector<tensor<T>>& states, T bound, double margin) {
+  index_t near = 0;
+  tensor<T> g;
+  for (const tensor<T>& x : states) {
+    energy.energy_and_grad(x, g);
+    const index_t n = x.extent(0), per = x.shape().sample_size();
+    for (index_t c = 0; c < n; ++c) {
+      double s = 0;
+      for (index_t j = 0; j < per; ++j) s += double(g[c * per + j]) * double(g[c * per + j]);
+      near += std::abs(std::sqrt(s) / double(bound) - 1) <= margin;
+    }
+  }
+  return near;
+}
+
 /// What an ebm::error says, without the " [function at file:line]" where
 /// it was thrown (host and device throw from different lines).
 std::string message_of(const ebm::error& e) {
@@ -448,7 +469,12 @@ void check_training_iteration(double tolerance) {
   philox data_rng(71);
   const tensor<T> data = uniform<T>(shape{4, 1, 8, 8}, data_rng);
   const auto data_d = to_device(data);
-  const optim::adam_options ao{.lr = 5e-3, .beta1 = 0.5, .beta2 = 0.999};
+  // eps = 1e-3 (gradients here are at most ~5e-3): with the default 1e-8
+  // Adam's first step is lr sign(g), so a gradient entry below the float
+  // rounding noise (a few of the ~8400 are) gets opposite steps of lr on host
+  // and device, a parameter difference of 2 lr = 1e-2, ten times the
+  // tolerance.  With eps = 1e-3 small entries move linearly in g.
+  const optim::adam_options ao{.lr = 5e-3, .beta1 = 0.5, .beta2 = 0.999, .eps = 1e-3};
   optim::adam<T> adam_h(collect_params(t.host), ao);
   optim::adam<T, cuda> adam_d(collect_params(t.dev), ao);
   objective::maximum_likelihood<T> ml_h;
@@ -483,10 +509,17 @@ void check_training_iteration(double tolerance) {
     const T bound = middle_grad_norm(eh, xh);
     sampler.clip_grad_norm(bound);
     sampler_d.clip_grad_norm(bound);
-    const chain_stats sh = sampler.run(eh, xh, fine_T, rh);
+    std::vector<tensor<T>> states{xh};  // the host chains before each step
+    const chain_stats sh = sampler.run(eh, xh, fine_T, rh, {}, [&](int step, const tensor<T>& x) {
+      if (step + 1 < fine_T) states.push_back(x);
+    });
     const chain_stats sd = sampler_d.run(ed, xd, fine_T, rd);
     CHECK(sh.clipped > 0);
-    CHECK(sd.clipped == sh.clipped);
+    // The bound lies between two norms at the start, but the norms drift over
+    // the steps, and in the second iteration the networks already differ in
+    // their last bits: decisions that close to the bound may go either way.
+    const index_t near = near_bound_decisions(eh, states, bound, sizeof(T) == 4 ? 2e-3 : 1e-9);
+    CHECK(std::abs(sd.clipped - sh.clipped) <= near);
     CHECK(max_rel_diff(xd, xh) <= tolerance);
     // 3. loss and gradients, 4. Adam, 5. spectral norm refresh.
     adam_h.zero_grad();
