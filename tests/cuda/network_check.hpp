@@ -24,7 +24,7 @@ void copy_params(auto& from_host, auto& to_dev) {
 }
 
 /// Copies the buffers (e.g. spectral norm's power-iteration vectors) host ->
-/// device and tells the device network they were loaded.
+/// device and tells both networks they were loaded.
 template <class T>
 void copy_buffers(auto& from_host, auto& to_dev) {
   std::vector<tensor<T>*> h;
@@ -33,6 +33,12 @@ void copy_buffers(auto& from_host, auto& to_dev) {
   visit_buffers(to_dev, [&](std::string_view, tensor<T, cuda>& b) { d.push_back(&b); });
   REQUIRE(h.size() == d.size());
   for (std::size_t i = 0; i < h.size(); ++i) copy(*h[i], *d[i]);
+  // The host too: derived state must be recomputed the same way on both
+  // sides.  spectral_norm's v after init() is the last power iteration's
+  // normalize(W^T u_prev), while on_buffers_loaded() sets normalize(W^T u);
+  // the two differ by the iteration's convergence gap (1e-6..5e-5 relative
+  // in sigma and the gradients of the small CF-EBM), far above the tolerances.
+  buffers_loaded(from_host);
   buffers_loaded(to_dev);
 }
 
