@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "../energy/egc_tiny.hpp"
 #include "common.hpp"
 #include "network_check.hpp"
 
@@ -144,19 +145,7 @@ void check_embeddings() {
   check_grads<T>(h, d, 0.0);
 }
 
-egc::config tiny(bool unet, bool label_input) {
-  egc::config c;
-  c.image_channels = 1;
-  c.resolution = 8;
-  c.classes = 3;
-  c.channels = 4;
-  c.multipliers = {1, 2};
-  c.res_blocks = 1;
-  c.groups = 2;
-  c.unet = unet;
-  c.label_input = label_input;
-  return c;
-}
+using ebm::test_configs::tiny;
 
 /// A whole EGC energy: the four passes and parameter gradients through
 /// check_network, then the classifier head (pooled logits and their

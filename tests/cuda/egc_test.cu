@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "../energy/egc_tiny.hpp"
 #include "common.hpp"
 #include "network_check.hpp"
 
@@ -43,19 +44,7 @@ void perturb(Net& net, T amount, std::uint64_t seed) {
   });
 }
 
-egc::config tiny(bool unet, bool label_input) {
-  egc::config c;
-  c.image_channels = 1;
-  c.resolution = 8;
-  c.classes = 3;
-  c.channels = 4;
-  c.multipliers = {1, 2};
-  c.res_blocks = 1;
-  c.groups = 2;
-  c.unet = unet;
-  c.label_input = label_input;
-  return c;
-}
+using ebm::test_configs::tiny;
 
 /// A host EGC model, initialised and perturbed, and its device twin.
 template <class T>

@@ -5,23 +5,12 @@
 #include <ebm/testing/derivative_check.hpp>
 
 #include "../objective/finite_difference.hpp"
+#include "egc_tiny.hpp"
 
 using namespace ebm;
 
 namespace {
-egc::config tiny(bool unet, bool label_input = false) {
-  egc::config c;
-  c.image_channels = 1;
-  c.resolution = 8;
-  c.classes = 3;
-  c.channels = 4;
-  c.multipliers = {1, 2};
-  c.res_blocks = 1;
-  c.groups = 2;
-  c.unet = unet;
-  c.label_input = label_input;
-  return c;
-}
+using ebm::test_configs::tiny;
 tensor<double> times(std::initializer_list<double> ts) {
   tensor<double> t(shape{static_cast<index_t>(ts.size())});
   index_t i = 0;
