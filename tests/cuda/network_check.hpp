@@ -42,16 +42,27 @@ void copy_buffers(auto& from_host, auto& to_dev) {
   buffers_loaded(to_dev);
 }
 
-/// The parameter gradients of the two networks agree.
+/// Every parameter (grads = false) or parameter gradient (grads = true) of
+/// the two networks agrees, in visit_params order.
 template <class T>
-void check_grads(auto& host_net, auto& dev_net, double tolerance) {
+void check_param_tensors(auto& host_net, auto& dev_net, double tolerance, bool grads) {
   auto h = collect_params(host_net);
   auto d = collect_params(dev_net);
   REQUIRE(h.size() == d.size());
   for (std::size_t i = 0; i < h.size(); ++i) {
     CAPTURE(h[i].name);
-    CHECK(max_rel_diff(*d[i].grad, *h[i].grad) <= tolerance);
+    CHECK(max_rel_diff(grads ? *d[i].grad : *d[i].value, grads ? *h[i].grad : *h[i].value) <= tolerance);
   }
+}
+/// The parameter gradients of the two networks agree.
+template <class T>
+void check_grads(auto& host_net, auto& dev_net, double tolerance) {
+  check_param_tensors<T>(host_net, dev_net, tolerance, true);
+}
+/// The parameters of the two networks agree.
+template <class T>
+void check_params(auto& host_net, auto& dev_net, double tolerance) {
+  check_param_tensors<T>(host_net, dev_net, tolerance, false);
 }
 
 /// Copies the parameters, then runs forward, backward (input and parameter

@@ -211,18 +211,6 @@ std::string error_of(F&& f) {
 
 // ------------------------------------------------------ CF-EBM energies --
 
-/// Parameters of two networks (visit_params order) agree.
-template <class T>
-void check_params(auto& host_net, auto& dev_net, double tolerance) {
-  auto h = collect_params(host_net);
-  auto d = collect_params(dev_net);
-  REQUIRE(h.size() == d.size());
-  for (std::size_t i = 0; i < h.size(); ++i) {
-    CAPTURE(h[i].name);
-    CHECK(max_rel_diff(*d[i].value, *h[i].value) <= tolerance);
-  }
-}
-
 template <class T>
 void check_cf_ebm_chain(double tolerance) {
   CAPTURE(sizeof(T));
