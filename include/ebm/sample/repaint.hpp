@@ -207,14 +207,7 @@ class repaint {
     for (int k = 0; k < steps; ++k) {
       const int t = levels_[static_cast<std::size_t>(k)], to = levels_[static_cast<std::size_t>(k + 1)];
       if (to < t) {
-        std::visit(
-            [&](auto& s) {
-              if constexpr (std::is_same_v<std::decay_t<decltype(s)>, ddpm<T, D>>)
-                s.step(model, x, t, rng, g);
-              else
-                s.step(model, x, t, to, rng, g);
-            },
-            sampler_);
+        reverse_step(model, x, t, to, rng, g);
         if (to < 0) {
           for (index_t i = 0; i < x.size(); ++i)
             if (mask[i % period] != T(0)) x[i] = known[i];
@@ -235,6 +228,19 @@ class repaint {
         for (index_t i = 0; i < x.size(); ++i) x[i] = a * x[i] + b * z_[i];
       }
     }
+  }
+
+  /// One reverse move t -> to of the wrapped sampler (DDPM steps one level).
+  template <class M, class X>
+  void reverse_step(M& model, X& x, int t, int to, philox& rng, const guidance& g) {
+    std::visit(
+        [&](auto& s) {
+          if constexpr (std::is_same_v<std::decay_t<decltype(s)>, ddpm<T, D>>)
+            s.step(model, x, t, rng, g);
+          else
+            s.step(model, x, t, to, rng, g);
+        },
+        sampler_);
   }
 
   static void check_state(const tensor<T>& x, int t, int k, int steps) {
@@ -278,14 +284,7 @@ class repaint {
     for (int k = 0; k < steps; ++k) {
       const int t = levels_[static_cast<std::size_t>(k)], to = levels_[static_cast<std::size_t>(k + 1)];
       if (to < t) {
-        std::visit(
-            [&](auto& s) {
-              if constexpr (std::is_same_v<std::decay_t<decltype(s)>, ddpm<T, D>>)
-                s.step(model, x, t, rng, g);
-              else
-                s.step(model, x, t, to, rng, g);
-            },
-            sampler_);
+        reverse_step(model, x, t, to, rng, g);
         if (to < 0) {
           diffusion_kernels<D>::template replace_known<T>(dev, x.data(), known.data(), mask.data(), rank_.data(),
                                                           x.size(), period, known_per_period_, T(1), T(0), nullptr);
