@@ -108,7 +108,11 @@ class philox {
   }
 
   // ---- bulk draws (the backend-independent mapping documented above) ----
-  /// Uniform in [lo, hi).
+  /// Uniform in [lo, hi): fma(hi - lo, 1 - u, lo).  The fused multiply-add is
+  /// explicit so that the result does not depend on whether a compiler
+  /// contracts `lo + (hi - lo) * (1 - u)` (GCC does under -std=gnu++20 when
+  /// the target has FMA; nvcc always may): the CUDA fill computes the same
+  /// fma and is bit-identical.
   template <class T>
   void fill_uniform(std::span<T> out, T lo, T hi) {
     const std::uint64_t n = out.size();
@@ -116,14 +120,14 @@ class philox {
       for (std::uint64_t i = 0; i < n; i += 4) {
         const auto b = block(i / 4);
         for (std::uint64_t l = 0; l < 4 && i + l < n; ++l)
-          out[i + l] = lo + (hi - lo) * (T(1) - detail::u01_open_float(b.v[l]));
+          out[i + l] = std::fma(hi - lo, T(1) - detail::u01_open_float(b.v[l]), lo);
       }
       advance((n + 3) / 4);
     } else {
       for (std::uint64_t i = 0; i < n; i += 2) {
         const auto b = block(i / 2);
         for (std::uint64_t l = 0; l < 2 && i + l < n; ++l)
-          out[i + l] = lo + (hi - lo) * (T(1) - T(detail::u01_open_double(b.v[2 * l], b.v[2 * l + 1])));
+          out[i + l] = std::fma(hi - lo, T(1) - T(detail::u01_open_double(b.v[2 * l], b.v[2 * l + 1])), lo);
       }
       advance((n + 1) / 2);
     }

@@ -9,9 +9,10 @@
 //           four lanes, element 2k gets cos and 2k + 1 gets sin,
 // where block b is philox4x32_10(key = seed, counter = (b, stream)).
 //
-// Arithmetic uses explicitly rounded intrinsics (__fmul_rn, __fadd_rn, ...)
-// so that nvcc cannot contract it into FMAs: every operation rounds as the
-// host's does, which makes uniform draws bit-identical.  log, sin and cos are
+// Arithmetic uses explicitly rounded intrinsics (__fmul_rn, __fadd_rn,
+// __fmaf_rn, ...) so that nvcc cannot contract it into FMAs: every operation
+// rounds as the host's does, which makes uniform draws bit-identical (both
+// sides compute lo + (hi - lo)(1 - u) as one explicit fma).  log, sin and cos are
 // evaluated in double and rounded to float, i.e. correctly rounded in all
 // but astronomically rare cases, as close to the host's libm as a GPU gets.
 #include <cstdint>
@@ -31,12 +32,12 @@ inline constexpr int philox_lanes = sizeof(T) == 4 ? 4 : 2;
 /// lo + (hi - lo) (1 - u) for lane l of block r (element l of the block).
 __device__ EBM_INLINE float philox_uniform_lane(const philox_block& r, int l, float lo, float hi) {
   const float u = u01_open_float(r.v[l]);
-  return __fadd_rn(lo, __fmul_rn(__fsub_rn(hi, lo), __fsub_rn(1.0f, u)));
+  return __fmaf_rn(__fsub_rn(hi, lo), __fsub_rn(1.0f, u), lo);
 }
 __device__ EBM_INLINE double philox_uniform_lane(const philox_block& r, int l, double lo,
                                                  double hi) {
   const double u = u01_open_double(r.v[2 * l], r.v[2 * l + 1]);
-  return __dadd_rn(lo, __dmul_rn(__dsub_rn(hi, lo), __dsub_rn(1.0, u)));
+  return __fma_rn(__dsub_rn(hi, lo), __dsub_rn(1.0, u), lo);
 }
 
 /// Standard normal of element l of block r (Box-Muller, as the host).
