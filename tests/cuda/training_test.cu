@@ -194,7 +194,7 @@ void check_quad_chain(bool clamp, bool clip, bool masked, double tolerance) {
       if (mask_h[i % mask_h.size()] == T(0)) moved_outside += std::memcmp(&r[i], &x0[i], sizeof(T)) != 0;
     CHECK(moved_outside == 0);
   }
-  MESSAGE("quad chain (", sizeof(T) == 4 ? "float" : "double", ", clamp ", clamp, ", clip ", clip, ", mask ",
+  MESSAGE("quad chain (", std::string(sizeof(T) == 4 ? "float" : "double"), ", clamp ", clamp, ", clip ", clip, ", mask ",
           masked, "): ", bit_mismatches(r, xh), " of ", r.size(), " entries differ from the host in their bits");
 }
 
@@ -270,10 +270,11 @@ struct param_twins {
   std::vector<param_ref<T>> host() { return {{"a", &a, &ga}, {"b", &b, &gb}}; }
   std::vector<param_ref<T, cuda>> dev() { return {{"a", &da, &dga}, {"b", &db, &dgb}}; }
   void check(double tolerance, const char* what) {
-    CAPTURE(what);
+    const std::string what_s(what);
+    CAPTURE(what_s);
     CHECK(max_rel_diff(da, a) <= tolerance);
     CHECK(max_rel_diff(db, b) <= tolerance);
-    MESSAGE(what, " (", sizeof(T) == 4 ? "float" : "double", "): ",
+    MESSAGE(std::string(what), " (", std::string(sizeof(T) == 4 ? "float" : "double"), "): ",
             bit_mismatches(to_host(da), a) + bit_mismatches(to_host(db), b), " of ", a.size() + b.size(),
             " parameters differ from the host in their bits");
   }
