@@ -44,7 +44,7 @@ def sinusoidal(t, dim, max_period=10000.0):
     """nn/embedding.hpp: cat(cos(t f_k), sin(t f_k)), f_k = exp(-ln(P) k / half),
     computed in double and rounded once, as ebm does."""
     half = dim // 2
-    k = torch.arange(half, dtype=torch.float64)
+    k = torch.arange(half, dtype=torch.float64, device=t.device)
     arg = t.to(torch.float64)[:, None] * torch.exp(-math.log(max_period) * k / half)[None, :]
     return torch.cat([torch.cos(arg), torch.sin(arg)], dim=1)
 
