@@ -7,6 +7,7 @@
 //   ./build/bench/cuda_kernels --benchmark_min_time=0.2
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <ebm/device/cuda/cuda.cuh>
 #include <ebm/nn/conv2d.hpp>
@@ -99,6 +100,59 @@ void BM_conv_backward(benchmark::State& st) {
   st.SetLabel(params ? "input and parameter gradients" : "input gradient only (sampling)");
 }
 BENCHMARK(BM_conv_backward)->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+/// The host's cost per call on a tiny convolution (batch 8, 32 channels,
+/// 8x8), where the GPU work is a few microseconds and host_ms is what
+/// counts: cuDNN's legacy cudnnConvolutionForward / BackwardData called
+/// directly with fixed descriptors (Arg 0, 1), the same passes through
+/// conv_kernels<cuda> (Arg 2, 3), and one elementwise kernel launch (Arg 4).
+void BM_launch_overhead(benchmark::State& st) {
+  const cuda dev;
+  const conv_geometry g = conv_geometry::make(shape{8, 32, 8, 8}, 32, 3, 1, 1);
+  const auto x = random_tensor<float>(g.input_shape(), 5), w = random_tensor<float>(shape{32, 32, 3, 3}, 6);
+  tensor<float, cuda> y(g.output_shape()), gx(g.input_shape());
+  conv_kernels<cuda>::workspace<float> ws;
+  // Prime the plan (descriptors and algorithms) through the library once.
+  conv_kernels<cuda>::conv_forward(dev, g, x.data(), w.data(), y.data(), ws);
+  conv_kernels<cuda>::conv_backward_data(dev, g, w.data(), y.data(), gx.data(), ws);
+  auto& p = ws.plan(dev, g);
+  void* fwd_scratch = ws.scratch(dev, std::max(p.fwd_algo.bytes, p.bwd_data_algo.bytes));
+  const float one = 1.0f, zero = 0.0f;
+  const cudnnHandle_t h = dev.cudnn();
+  switch (st.range(0)) {
+    case 0:
+      time_gpu(st, dev, [&] {
+        EBM_CUDNN_CHECK(cudnnConvolutionForward(h, &one, p.x.get(), x.data(), p.w.get(), w.data(), p.fwd.get(),
+                                                static_cast<cudnnConvolutionFwdAlgo_t>(p.fwd_algo.algo),
+                                                fwd_scratch, p.fwd_algo.bytes, &zero, p.y.get(), y.data()));
+      });
+      st.SetLabel("cudnnConvolutionForward");
+      break;
+    case 1:
+      time_gpu(st, dev, [&] {
+        EBM_CUDNN_CHECK(cudnnConvolutionBackwardData(
+            h, &one, p.w.get(), w.data(), p.y.get(), y.data(), p.bwd_data.get(),
+            static_cast<cudnnConvolutionBwdDataAlgo_t>(p.bwd_data_algo.algo), fwd_scratch, p.bwd_data_algo.bytes,
+            &zero, p.x.get(), gx.data()));
+      });
+      st.SetLabel("cudnnConvolutionBackwardData");
+      break;
+    case 2:
+      time_gpu(st, dev, [&] { conv_kernels<cuda>::conv_forward(dev, g, x.data(), w.data(), y.data(), ws); });
+      st.SetLabel("conv_kernels<cuda>::conv_forward");
+      break;
+    case 3:
+      time_gpu(st, dev,
+               [&] { conv_kernels<cuda>::conv_backward_data(dev, g, w.data(), y.data(), gx.data(), ws); });
+      st.SetLabel("conv_kernels<cuda>::conv_backward_data");
+      break;
+    default:
+      time_gpu(st, dev,
+               [&] { elementwise<cuda>::act_forward(dev, act::swish{}, x.data(), y.data(), gx.data(), x.size()); });
+      st.SetLabel("one elementwise kernel");
+  }
+}
+BENCHMARK(BM_launch_overhead)->DenseRange(0, 4)->UseManualTime()->Unit(benchmark::kMicrosecond);
 
 void BM_gaussian_langevin(benchmark::State& st) {
   const cuda dev;
