@@ -12,9 +12,10 @@
 // Arithmetic uses explicitly rounded intrinsics (__fmul_rn, __fadd_rn,
 // __fmaf_rn, ...) so that nvcc cannot contract it into FMAs: every operation
 // rounds as the host's does, which makes uniform draws bit-identical (both
-// sides compute lo + (hi - lo)(1 - u) as one explicit fma).  log, sin and cos are
-// evaluated in double and rounded to float, i.e. correctly rounded in all
-// but astronomically rare cases, as close to the host's libm as a GPU gets.
+// sides compute lo + (hi - lo)(1 - u) as one explicit fma).  log, sin and
+// cos are evaluated in double and rounded to float, i.e. correctly rounded
+// in all but astronomically rare cases, as close to the host's libm as a GPU
+// gets.
 #include <cstdint>
 #include <type_traits>
 
