@@ -110,9 +110,9 @@ class philox {
   // ---- bulk draws (the backend-independent mapping documented above) ----
   /// Uniform in [lo, hi): fma(hi - lo, 1 - u, lo).  The fused multiply-add is
   /// explicit so that the result does not depend on whether a compiler
-  /// contracts `lo + (hi - lo) * (1 - u)` (GCC does under -std=gnu++20 when
-  /// the target has FMA; nvcc always may): the CUDA fill computes the same
-  /// fma and is bit-identical.
+  /// contracts `lo + (hi - lo) * (1 - u)` (GCC does at -O2 whenever the
+  /// target has FMA, so it depends on -march): the CUDA fill computes the
+  /// same fma and is bit-identical.
   template <class T>
   void fill_uniform(std::span<T> out, T lo, T hi) {
     const std::uint64_t n = out.size();
