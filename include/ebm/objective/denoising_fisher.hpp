@@ -135,19 +135,13 @@ class denoising_fisher {
     require_batch(x0);
     const index_t n = x0.extent(0);
     const auto span = static_cast<std::uint64_t>(last_ - first_ + 1);
-    if constexpr (on_host) {
-      t_.resize(shape{n});
-      for (index_t i = 0; i < n; ++i) t_[i] = T(first_ + static_cast<int>(rng.uniform_int(span)));
-      eps_.resize(x0.shape());
-      rng.fill_normal<T>(eps_.span());
-    } else {
-      t_host_.resize(shape{n});
-      for (index_t i = 0; i < n; ++i) t_host_[i] = T(first_ + static_cast<int>(rng.uniform_int(span)));
-      ebm::detail::upload(t_host_, t_, x0.device());
-      ebm::detail::bind_to(eps_, x0.device());
-      eps_.resize(x0.shape());
-      fill_normal(eps_, rng);  // the device Philox: the numbers rng.fill_normal would draw
-    }
+    tensor<T, cpu>& th = host_timesteps();
+    th.resize(shape{n});
+    for (index_t i = 0; i < n; ++i) th[i] = T(first_ + static_cast<int>(rng.uniform_int(span)));
+    publish_timesteps(x0);
+    eps_.resize(x0.shape());
+    if constexpr (on_host) rng.fill_normal<T>(eps_.span());
+    else fill_normal(eps_, rng);  // the device Philox: the numbers rng.fill_normal would draw
   }
   void set(const tensor_type& x0, std::span<const int> t, const tensor_type& eps) {
     require_batch(x0);
@@ -158,16 +152,68 @@ class denoising_fisher {
     for (index_t i = 0; i < n; ++i)
       EBM_REQUIRE(0 <= t[i] && t[i] < schedule_.steps(), "denoising_fisher: timestep ", t[i],
                   " of sample ", i, " is outside the schedule's [0, ", schedule_.steps() - 1, "]");
-    if constexpr (on_host) {
-      t_.resize(shape{n});
-      for (index_t i = 0; i < n; ++i) t_[i] = T(t[i]);
-    } else {
-      t_host_.resize(shape{n});
-      for (index_t i = 0; i < n; ++i) t_host_[i] = T(t[i]);
+    tensor<T, cpu>& th = host_timesteps();
+    th.resize(shape{n});
+    for (index_t i = 0; i < n; ++i) th[i] = T(t[i]);
+    publish_timesteps(x0);
+    if (&eps != &eps_) eps_ = eps;
+  }
+  // The timesteps as host values: t_ itself on the host, a staging tensor
+  // that publish_timesteps copies into t_ on a device.
+  tensor<T, cpu>& host_timesteps() {
+    if constexpr (on_host) return t_;
+    else return t_host_;
+  }
+  void publish_timesteps(const tensor_type& x0) {
+    if constexpr (!on_host) {
       ebm::detail::upload(t_host_, t_, x0.device());
       ebm::detail::bind_to(eps_, x0.device());
     }
-    if (&eps != &eps_) eps_ = eps;
+  }
+
+  /// Per-sample coefficients for both paths, one row of coef_host_ each:
+  /// √ᾱ_t, σ_t, the residual's a and b (r = a·∇E − b·ε) and the tangent
+  /// direction's scale weight·a/N.
+  void coefficients(index_t n, T weight) {
+    const tensor<T, cpu>& t = host_timesteps();
+    coef_host_.resize(shape{5, n});
+    T* c = coef_host_.data();
+    for (index_t i = 0; i < n; ++i) {
+      const int ti = static_cast<int>(t[i]);
+      const T c0 = T(schedule_.sqrt_alpha_bar(ti)), sigma = T(schedule_.sigma(ti));
+      const T a = target_ == fisher_target::noise ? sigma : T(1);
+      c[i] = c0;
+      c[n + i] = sigma;
+      c[2 * n + i] = a;
+      c[3 * n + i] = target_ == fisher_target::score ? T(1) / sigma : T(1);
+      c[4 * n + i] = weight * a / T(n);
+    }
+  }
+
+  /// Sets the network's time, runs the forward pass at x_t and returns the
+  /// input gradient ∇ₓE (ones_ holds the energies' shape).
+  template <class Net>
+  const tensor_type& input_gradient(Net& net, const D& dev) {
+    set_time(net, t_);
+    if (time_hook_) time_hook_(t_);
+    const tensor_type& y = net.forward(xt_);
+    detail::require_energies(y, xt_, "denoising_fisher");
+    ebm::detail::bind_to(ones_, dev);
+    ones_.resize(y.shape());
+    ones_.fill(T(1));
+    const tensor_type& g = net.backward(ones_, grad::input);
+    require_same_shape(xt_.shape(), g.shape(), "denoising_fisher (input gradient)");
+    return g;
+  }
+
+  /// The second-order pass: the tangent along v_ and the parameter gradients.
+  template <class Net>
+  void tangent_pass(Net& net, const D& dev) {
+    net.forward_tangent(v_);
+    ebm::detail::bind_to(zeros_, dev);
+    zeros_.resize(ones_.shape());
+    zeros_.zero();
+    net.backward_tangent(zeros_, grad::params);
   }
   static void require_batch(const tensor_type& x0) {
     EBM_REQUIRE(x0.rank() >= 2 && x0.extent(0) > 0,
@@ -185,35 +231,22 @@ class denoising_fisher {
     detail::require_host_network<Net>();
     const index_t n = x0.extent(0), d = x0.shape().sample_size();
 
-    // x_t and the per-sample coefficients of the residual.
+    // x_t from the per-sample coefficients.
+    coefficients(n, weight);
+    const T* c = coef_host_.data();
     xt_.resize(x0.shape());
-    a_.resize(shape{n});
-    b_.resize(shape{n});
-    for (index_t i = 0; i < n; ++i) {
-      const int t = static_cast<int>(t_[i]);
-      const T c0 = T(schedule_.sqrt_alpha_bar(t)), sigma = T(schedule_.sigma(t));
-      for (index_t j = i * d; j < (i + 1) * d; ++j) xt_[j] = c0 * x0[j] + sigma * eps_[j];
-      a_[i] = target_ == fisher_target::noise ? sigma : T(1);
-      b_[i] = target_ == fisher_target::score ? T(1) / sigma : T(1);
-    }
-
-    set_time(net, t_);
-    if (time_hook_) time_hook_(t_);
-    const tensor_type& y = net.forward(xt_);
-    detail::require_energies(y, xt_, "denoising_fisher");
-    ones_.resize(y.shape());
-    ones_.fill(T(1));
-    const tensor_type& g = net.backward(ones_, grad::input);
-    require_same_shape(xt_.shape(), g.shape(), "denoising_fisher (input gradient)");
+    for (index_t i = 0; i < n; ++i)
+      for (index_t j = i * d; j < (i + 1) * d; ++j) xt_[j] = c[i] * x0[j] + c[n + i] * eps_[j];
+    const tensor_type& g = input_gradient(net, cpu{});
 
     // r_i = a_i g_i − b_i ε_i, the loss, and the tangent direction v = weight (a_i/N) r_i.
     v_.resize(xt_.shape());
     double loss = 0;
     for (index_t i = 0; i < n; ++i) {
       double sq = 0;
-      const T scale = weight * a_[i] / T(n);
+      const T scale = c[4 * n + i];
       for (index_t j = i * d; j < (i + 1) * d; ++j) {
-        const T r = a_[i] * g[j] - b_[i] * eps_[j];
+        const T r = c[2 * n + i] * g[j] - c[3 * n + i] * eps_[j];
         sq += double(r) * double(r);
         v_[j] = scale * r;
       }
@@ -221,12 +254,7 @@ class denoising_fisher {
     }
     loss /= double(n);
 
-    if (grads) {
-      net.forward_tangent(v_);
-      zeros_.resize(y.shape());
-      zeros_.zero();
-      net.backward_tangent(zeros_, grad::params);
-    }
+    if (grads) tangent_pass(net, cpu{});
     return static_cast<T>(loss);
   }
 
@@ -237,34 +265,13 @@ class denoising_fisher {
     detail::require_network_on<Net, D>();
     const index_t n = x0.extent(0), d = x0.shape().sample_size();
     const D dev = x0.device();
-    // Rows of coef_host_: √ᾱ, σ, a, b, weight·a/N.
-    coef_host_.resize(shape{5, n});
-    T* c = coef_host_.data();
-    for (index_t i = 0; i < n; ++i) {
-      const int t = static_cast<int>(t_host_[i]);
-      const T c0 = T(schedule_.sqrt_alpha_bar(t)), sigma = T(schedule_.sigma(t));
-      const T a = target_ == fisher_target::noise ? sigma : T(1);
-      c[i] = c0;
-      c[n + i] = sigma;
-      c[2 * n + i] = a;
-      c[3 * n + i] = target_ == fisher_target::score ? T(1) / sigma : T(1);
-      c[4 * n + i] = weight * a / T(n);
-    }
+    coefficients(n, weight);
     ebm::detail::upload(coef_host_, coef_, dev);
     const T* cd = coef_.data();
     ebm::detail::bind_to(xt_, dev);
     xt_.resize(x0.shape());
     diffusion_kernels<D>::template noise<T>(dev, x0.data(), eps_.data(), cd, cd + n, xt_.data(), n, d);
-
-    set_time(net, t_);
-    if (time_hook_) time_hook_(t_);
-    const tensor_type& y = net.forward(xt_);
-    detail::require_energies(y, xt_, "denoising_fisher");
-    ebm::detail::bind_to(ones_, dev);
-    ones_.resize(y.shape());
-    ones_.fill(T(1));
-    const tensor_type& g = net.backward(ones_, grad::input);
-    require_same_shape(xt_.shape(), g.shape(), "denoising_fisher (input gradient)");
+    const tensor_type& g = input_gradient(net, dev);
 
     ebm::detail::bind_to(v_, dev);
     v_.resize(xt_.shape());
@@ -272,13 +279,7 @@ class denoising_fisher {
     sq_.resize(shape{n});
     diffusion_kernels<D>::template fisher_residual<T>(dev, g.data(), eps_.data(), cd + 2 * n, cd + 3 * n,
                                                       cd + 4 * n, v_.data(), sq_.data(), n, d);
-    if (grads) {
-      net.forward_tangent(v_);
-      ebm::detail::bind_to(zeros_, dev);
-      zeros_.resize(y.shape());
-      zeros_.zero();
-      net.backward_tangent(zeros_, grad::params);
-    }
+    if (grads) tangent_pass(net, dev);
     copy(sq_, sq_host_);  // waits for the passes queued before it
     double loss = 0;
     for (index_t i = 0; i < n; ++i) loss += 0.5 * sq_host_[i];
@@ -290,10 +291,11 @@ class denoising_fisher {
   fisher_target target_;
   int first_, last_;
   std::function<void(const tensor_type&)> time_hook_;
-  tensor_type xt_, eps_, t_, a_, b_, ones_, zeros_, v_;
-  // Device runs only: host copies of t and of the per-sample coefficients,
-  // their device copy, and the per-sample sums of squares.
-  tensor<T, cpu> t_host_, coef_host_;
+  tensor_type xt_, eps_, t_, ones_, zeros_, v_;
+  // Both paths: the per-sample coefficients (rows of coef_host_).  Device runs
+  // only: the host staging of t, the coefficients' device copy, and the
+  // per-sample sums of squares.
+  tensor<T, cpu> coef_host_, t_host_;
   tensor_type coef_;
   tensor<double, D> sq_;
   tensor<double, cpu> sq_host_;

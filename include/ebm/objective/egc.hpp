@@ -72,19 +72,13 @@ class egc_loss {
   T operator()(Model& m, const tensor_type& x0, std::span<const int> labels, philox& rng, T weight = T(1)) {
     check(x0, labels);
     const index_t n = x0.extent(0);
-    if constexpr (on_host) {
-      t_.resize(shape{n});
-      for (index_t i = 0; i < n; ++i) t_[i] = T(rng.uniform_int(static_cast<std::uint64_t>(sched_.steps())));
-      eps_.resize(x0.shape());
-      rng.fill_normal<T>(eps_.span());
-    } else {
-      t_host_.resize(shape{n});
-      for (index_t i = 0; i < n; ++i) t_host_[i] = T(rng.uniform_int(static_cast<std::uint64_t>(sched_.steps())));
-      ebm::detail::upload(t_host_, t_, x0.device());
-      ebm::detail::bind_to(eps_, x0.device());
-      eps_.resize(x0.shape());
-      fill_normal(eps_, rng);  // the device Philox: the numbers rng.fill_normal would draw
-    }
+    tensor<T, cpu>& th = host_timesteps();
+    th.resize(shape{n});
+    for (index_t i = 0; i < n; ++i) th[i] = T(rng.uniform_int(static_cast<std::uint64_t>(sched_.steps())));
+    publish_timesteps(x0);
+    eps_.resize(x0.shape());
+    if constexpr (on_host) rng.fill_normal<T>(eps_.span());
+    else fill_normal(eps_, rng);  // the device Philox: the numbers rng.fill_normal would draw
     used_.assign(labels.begin(), labels.end());
     for (auto& y : used_)
       if (opt_.label_drop > 0 && rng.uniform() < opt_.label_drop) y = null_label;
@@ -99,23 +93,14 @@ class egc_loss {
     const index_t n = x0.extent(0);
     EBM_REQUIRE(static_cast<index_t>(t.size()) == n, "egc_loss: ", t.size(), " timesteps for a batch of ", n);
     require_same_shape(x0.shape(), eps.shape(), "egc_loss (noise)");
-    if constexpr (on_host) {
-      t_.resize(shape{n});
-      for (index_t i = 0; i < n; ++i) {
-        EBM_REQUIRE(0 <= t[i] && t[i] < sched_.steps(), "egc_loss: timestep ", t[i], " of sample ", i,
-                    " is outside [0, ", sched_.steps(), ")");
-        t_[i] = T(t[i]);
-      }
-    } else {
-      t_host_.resize(shape{n});
-      for (index_t i = 0; i < n; ++i) {
-        EBM_REQUIRE(0 <= t[i] && t[i] < sched_.steps(), "egc_loss: timestep ", t[i], " of sample ", i,
-                    " is outside [0, ", sched_.steps(), ")");
-        t_host_[i] = T(t[i]);
-      }
-      ebm::detail::upload(t_host_, t_, x0.device());
-      ebm::detail::bind_to(eps_, x0.device());
+    tensor<T, cpu>& th = host_timesteps();
+    th.resize(shape{n});
+    for (index_t i = 0; i < n; ++i) {
+      EBM_REQUIRE(0 <= t[i] && t[i] < sched_.steps(), "egc_loss: timestep ", t[i], " of sample ", i,
+                  " is outside [0, ", sched_.steps(), ")");
+      th[i] = T(t[i]);
     }
+    publish_timesteps(x0);
     eps_ = eps;
     used_.assign(labels.begin(), labels.end());
     return run(m, x0, weight, grads);
@@ -140,6 +125,78 @@ class egc_loss {
                 labels.size(), " labels for a batch of ", x0.extent(0), " (give none for unsupervised training)");
   }
 
+  // The timesteps as host values: t_ itself on the host, a staging tensor
+  // that publish_timesteps copies into t_ on a device.
+  tensor<T, cpu>& host_timesteps() {
+    if constexpr (on_host) return t_;
+    else return t_host_;
+  }
+  void publish_timesteps(const tensor_type& x0) {
+    if constexpr (!on_host) {
+      ebm::detail::upload(t_host_, t_, x0.device());
+      ebm::detail::bind_to(eps_, x0.device());
+    }
+  }
+
+  /// Per-sample coefficients for both paths, one row of coef_host_ each (in
+  /// T): √ᾱ_t, σ_t, the residual's a and b (r = a·∇E − b·ε) and the tangent
+  /// direction's scale weight·2·norm·a; the CE weights (√ᾱ_t or 1) in w_ce_.
+  void coefficients(index_t n, T weight, double norm) {
+    const tensor<T, cpu>& t = host_timesteps();
+    coef_host_.resize(shape{5, n});
+    T* c = coef_host_.data();
+    w_ce_.assign(static_cast<std::size_t>(n), 0.0);
+    for (index_t i = 0; i < n; ++i) {
+      const int ti = static_cast<int>(t[i]);
+      const T c0 = T(sched_.sqrt_alpha_bar(ti)), sigma = T(sched_.sigma(ti));
+      const double a = opt_.target == fisher_target::noise ? double(sigma) : 1.0;
+      const double b = opt_.target == fisher_target::score ? 1.0 / double(sigma) : 1.0;
+      c[i] = c0;
+      c[n + i] = sigma;
+      c[2 * n + i] = T(a);
+      c[3 * n + i] = T(b);
+      c[4 * n + i] = T(double(weight) * 2 * norm * a);
+      w_ce_[static_cast<std::size_t>(i)] = opt_.sqrt_alpha_bar_weight ? double(c0) : 1.0;
+    }
+  }
+
+  /// Sets the model's time and labels, runs the forward pass at x_t and
+  /// returns the input gradient ∇ₓE (ones_ holds the energies' shape).
+  template <class Model>
+  const tensor_type& input_gradient(Model& m, const D& dev) {
+    m.set_time(t_);
+    if constexpr (requires { m.set_labels(std::span<const int>(used_)); }) {
+      if (!used_.empty()) m.set_labels(std::span<const int>(used_));
+      else m.clear_labels();
+    }
+    const tensor_type& y = m.forward(xt_);
+    ebm::detail::bind_to(ones_, dev);
+    ones_.resize(y.shape());
+    ones_.fill(T(1));
+    const tensor_type& g = m.backward(ones_, grad::input);
+    require_same_shape(xt_.shape(), g.shape(), "egc_loss (input gradient)");
+    return g;
+  }
+
+  /// The second-order pass: the tangent along v_ and the parameter gradients
+  /// of the Fisher term, plus the cross-entropy's when `seed` holds its
+  /// gradient with respect to the logits.
+  template <class Model>
+  void tangent_pass(Model& m, const D& dev, const tensor_type* seed) {
+    m.forward_tangent(v_);
+    ebm::detail::bind_to(zeros_, dev);
+    zeros_.resize(ones_.shape());
+    zeros_.zero();
+    if (seed) m.backward_tangent(zeros_, grad::params, seed);
+    else m.backward_tangent(zeros_, grad::params);
+  }
+
+  index_t count_labelled() const {
+    index_t k = 0;
+    for (int y_i : used_) k += y_i != null_label;
+    return k;
+  }
+
   template <class Model>
   T run(Model& m, const tensor_type& x0, T weight, bool grads) {
     if constexpr (on_host) return run_host(m, x0, weight, grads);
@@ -149,36 +206,22 @@ class egc_loss {
   template <class Model>
   T run_host(Model& m, const tensor_type& x0, T weight, bool grads) {
     const index_t n = x0.extent(0), d = x0.shape().sample_size();
+    const double norm = opt_.mean_over_features ? 1.0 / (double(n) * double(d)) : 0.5 / double(n);
+    coefficients(n, weight, norm);
+    const T* c = coef_host_.data();
     xt_.resize(x0.shape());
-    std::vector<double> a(static_cast<std::size_t>(n)), b(a.size()), w_ce(a.size());
-    for (index_t i = 0; i < n; ++i) {
-      const int t = static_cast<int>(t_[i]);
-      const T c0 = T(sched_.sqrt_alpha_bar(t)), sigma = T(sched_.sigma(t));
-      for (index_t j = i * d; j < (i + 1) * d; ++j) xt_[j] = c0 * x0[j] + sigma * eps_[j];
-      a[i] = opt_.target == fisher_target::noise ? double(sigma) : 1.0;
-      b[i] = opt_.target == fisher_target::score ? 1.0 / double(sigma) : 1.0;
-      w_ce[i] = opt_.sqrt_alpha_bar_weight ? double(c0) : 1.0;
-    }
-    m.set_time(t_);
-    if constexpr (requires { m.set_labels(std::span<const int>(used_)); }) {
-      if (!used_.empty()) m.set_labels(std::span<const int>(used_));
-      else m.clear_labels();
-    }
-    const tensor_type& y = m.forward(xt_);
-    ones_.resize(y.shape());
-    ones_.fill(T(1));
-    const tensor_type& g = m.backward(ones_, grad::input);
-    require_same_shape(xt_.shape(), g.shape(), "egc_loss (input gradient)");
+    for (index_t i = 0; i < n; ++i)
+      for (index_t j = i * d; j < (i + 1) * d; ++j) xt_[j] = c[i] * x0[j] + c[n + i] * eps_[j];
+    const tensor_type& g = input_gradient(m, cpu{});
 
     // Fisher term and its tangent direction v = weight · ∂Fisher/∂g.
-    const double norm = opt_.mean_over_features ? 1.0 / (double(n) * double(d)) : 0.5 / double(n);
     v_.resize(xt_.shape());
     double fisher = 0;
     for (index_t i = 0; i < n; ++i) {
       double sq = 0;
-      const T scale = T(double(weight) * 2 * norm * a[i]);
+      const T scale = c[4 * n + i];
       for (index_t j = i * d; j < (i + 1) * d; ++j) {
-        const T r = T(a[i]) * g[j] - T(b[i]) * eps_[j];
+        const T r = c[2 * n + i] * g[j] - c[3 * n + i] * eps_[j];
         sq += double(r) * double(r);
         v_[j] = scale * r;
       }
@@ -190,8 +233,7 @@ class egc_loss {
     ce_ = 0;
     accuracy_ = 0;
     const tensor_type* seed = nullptr;
-    index_t labelled = 0;
-    for (int y_i : used_) labelled += y_i != null_label;
+    const index_t labelled = count_labelled();
     if constexpr (requires { m.logits(); }) {
     if (labelled > 0 && opt_.gamma > 0) {
       const tensor_type& z = m.logits();
@@ -218,9 +260,9 @@ class egc_loss {
         for (index_t c = 0; c < k; ++c) {
           const double q = c == y_i ? on : off, logp = double(zi[c]) - lognorm;
           ce_i -= q * logp;
-          gz_[i * k + c] = T(double(weight) * opt_.gamma * w_ce[i] / double(n) * (std::exp(logp) - q));
+          gz_[i * k + c] = T(double(weight) * opt_.gamma * w_ce_[i] / double(n) * (std::exp(logp) - q));
         }
-        ce += w_ce[i] * ce_i;
+        ce += w_ce_[i] * ce_i;
       }
       ce_ = ce / double(n);
       accuracy_ = double(correct) / double(labelled);
@@ -230,13 +272,7 @@ class egc_loss {
       EBM_REQUIRE(labelled == 0 || opt_.gamma == 0, "egc_loss: labels were given but the model has no logits()");
     }
 
-    if (grads) {
-      m.forward_tangent(v_);
-      zeros_.resize(y.shape());
-      zeros_.zero();
-      if (seed) m.backward_tangent(zeros_, grad::params, seed);
-      else m.backward_tangent(zeros_, grad::params);
-    }
+    if (grads) tangent_pass(m, cpu{}, seed);
     return T(fisher_ + opt_.gamma * ce_);
   }
 
@@ -250,39 +286,13 @@ class egc_loss {
     const index_t n = x0.extent(0), d = x0.shape().sample_size();
     const D dev = x0.device();
     const double norm = opt_.mean_over_features ? 1.0 / (double(n) * double(d)) : 0.5 / double(n);
-    // Rows of coef_host_: √ᾱ, σ, a, b, weight·2·norm·a (in T); w_ce in double.
-    coef_host_.resize(shape{5, n});
-    T* c = coef_host_.data();
-    w_ce_.assign(static_cast<std::size_t>(n), 0.0);
-    for (index_t i = 0; i < n; ++i) {
-      const int t = static_cast<int>(t_host_[i]);
-      const T c0 = T(sched_.sqrt_alpha_bar(t)), sigma = T(sched_.sigma(t));
-      const double a = opt_.target == fisher_target::noise ? double(sigma) : 1.0;
-      const double b = opt_.target == fisher_target::score ? 1.0 / double(sigma) : 1.0;
-      c[i] = c0;
-      c[n + i] = sigma;
-      c[2 * n + i] = T(a);
-      c[3 * n + i] = T(b);
-      c[4 * n + i] = T(double(weight) * 2 * norm * a);
-      w_ce_[static_cast<std::size_t>(i)] = opt_.sqrt_alpha_bar_weight ? double(c0) : 1.0;
-    }
+    coefficients(n, weight, norm);
     ebm::detail::upload(coef_host_, coef_, dev);
     const T* cd = coef_.data();
     ebm::detail::bind_to(xt_, dev);
     xt_.resize(x0.shape());
     diffusion_kernels<D>::template noise<T>(dev, x0.data(), eps_.data(), cd, cd + n, xt_.data(), n, d);
-
-    m.set_time(t_);
-    if constexpr (requires { m.set_labels(std::span<const int>(used_)); }) {
-      if (!used_.empty()) m.set_labels(std::span<const int>(used_));
-      else m.clear_labels();
-    }
-    const tensor_type& y = m.forward(xt_);
-    ebm::detail::bind_to(ones_, dev);
-    ones_.resize(y.shape());
-    ones_.fill(T(1));
-    const tensor_type& g = m.backward(ones_, grad::input);
-    require_same_shape(xt_.shape(), g.shape(), "egc_loss (input gradient)");
+    const tensor_type& g = input_gradient(m, dev);
 
     // Per-sample sums: ‖r_i‖² in [0, n), the cross-entropies in [n, 2n), hits in [2n, 3n).
     ebm::detail::bind_to(sums_, dev);
@@ -293,8 +303,7 @@ class egc_loss {
                                                       cd + 4 * n, v_.data(), sums_.data(), n, d);
 
     const tensor_type* seed = nullptr;
-    index_t labelled = 0;
-    for (int y_i : used_) labelled += y_i != null_label;
+    const index_t labelled = count_labelled();
     if constexpr (requires { m.logits(); }) {
       if (labelled > 0 && opt_.gamma > 0) {
         const tensor_type& z = m.logits();
@@ -321,14 +330,7 @@ class egc_loss {
       EBM_REQUIRE(labelled == 0 || opt_.gamma == 0, "egc_loss: labels were given but the model has no logits()");
     }
 
-    if (grads) {
-      m.forward_tangent(v_);
-      ebm::detail::bind_to(zeros_, dev);
-      zeros_.resize(y.shape());
-      zeros_.zero();
-      if (seed) m.backward_tangent(zeros_, grad::params, seed);
-      else m.backward_tangent(zeros_, grad::params);
-    }
+    if (grads) tangent_pass(m, dev, seed);
 
     copy(sums_, sums_host_);  // waits for the passes queued before it
     double fisher = 0;
@@ -354,12 +356,13 @@ class egc_loss {
   std::vector<int> used_;
   double fisher_ = 0, ce_ = 0, accuracy_ = 0;
   tensor_type xt_, eps_, t_, ones_, zeros_, v_, gz_;
-  // Device runs only: host copies of t, of the per-sample coefficients,
-  // labels and CE factors, their device copies, and the per-sample sums.
-  tensor<T, cpu> t_host_, coef_host_;
+  // Both paths: the per-sample coefficients (rows of coef_host_) and CE
+  // weights.  Device runs only: the host staging of t, labels and CE factors,
+  // their device copies, and the per-sample sums.
+  tensor<T, cpu> coef_host_, t_host_;
+  std::vector<double> w_ce_;
   tensor<int, cpu> labels_host_;
   tensor<double, cpu> pre_host_, sums_host_;
-  std::vector<double> w_ce_;
   tensor_type coef_;
   tensor<int, D> labels_;
   tensor<double, D> pre_, sums_;
