@@ -135,10 +135,11 @@ class denoising_fisher {
     require_batch(x0);
     const index_t n = x0.extent(0);
     const auto span = static_cast<std::uint64_t>(last_ - first_ + 1);
-    tensor<T, cpu>& th = host_timesteps();
+    tensor<T, cpu>& th = ebm::detail::host_side(t_, t_host_);
     th.resize(shape{n});
     for (index_t i = 0; i < n; ++i) th[i] = T(first_ + static_cast<int>(rng.uniform_int(span)));
-    publish_timesteps(x0);
+    ebm::detail::publish(t_host_, t_, x0);
+    ebm::detail::bind_like(eps_, x0);
     eps_.resize(x0.shape());
     if constexpr (on_host) rng.fill_normal<T>(eps_.span());
     else fill_normal(eps_, rng);  // the device Philox: the numbers rng.fill_normal would draw
@@ -152,30 +153,18 @@ class denoising_fisher {
     for (index_t i = 0; i < n; ++i)
       EBM_REQUIRE(0 <= t[i] && t[i] < schedule_.steps(), "denoising_fisher: timestep ", t[i],
                   " of sample ", i, " is outside the schedule's [0, ", schedule_.steps() - 1, "]");
-    tensor<T, cpu>& th = host_timesteps();
+    tensor<T, cpu>& th = ebm::detail::host_side(t_, t_host_);
     th.resize(shape{n});
     for (index_t i = 0; i < n; ++i) th[i] = T(t[i]);
-    publish_timesteps(x0);
+    ebm::detail::publish(t_host_, t_, x0);
+    ebm::detail::bind_like(eps_, x0);
     if (&eps != &eps_) eps_ = eps;
   }
-  // The timesteps as host values: t_ itself on the host, a staging tensor
-  // that publish_timesteps copies into t_ on a device.
-  tensor<T, cpu>& host_timesteps() {
-    if constexpr (on_host) return t_;
-    else return t_host_;
-  }
-  void publish_timesteps(const tensor_type& x0) {
-    if constexpr (!on_host) {
-      ebm::detail::upload(t_host_, t_, x0.device());
-      ebm::detail::bind_to(eps_, x0.device());
-    }
-  }
-
   /// Per-sample coefficients for both paths, one row of coef_host_ each:
   /// √ᾱ_t, σ_t, the residual's a and b (r = a·∇E − b·ε) and the tangent
   /// direction's scale weight·a/N.
   void coefficients(index_t n, T weight) {
-    const tensor<T, cpu>& t = host_timesteps();
+    const tensor<T, cpu>& t = ebm::detail::host_side(t_, t_host_);
     coef_host_.resize(shape{5, n});
     T* c = coef_host_.data();
     for (index_t i = 0; i < n; ++i) {

@@ -72,10 +72,11 @@ class egc_loss {
   T operator()(Model& m, const tensor_type& x0, std::span<const int> labels, philox& rng, T weight = T(1)) {
     check(x0, labels);
     const index_t n = x0.extent(0);
-    tensor<T, cpu>& th = host_timesteps();
+    tensor<T, cpu>& th = ebm::detail::host_side(t_, t_host_);
     th.resize(shape{n});
     for (index_t i = 0; i < n; ++i) th[i] = T(rng.uniform_int(static_cast<std::uint64_t>(sched_.steps())));
-    publish_timesteps(x0);
+    ebm::detail::publish(t_host_, t_, x0);
+    ebm::detail::bind_like(eps_, x0);
     eps_.resize(x0.shape());
     if constexpr (on_host) rng.fill_normal<T>(eps_.span());
     else fill_normal(eps_, rng);  // the device Philox: the numbers rng.fill_normal would draw
@@ -93,14 +94,15 @@ class egc_loss {
     const index_t n = x0.extent(0);
     EBM_REQUIRE(static_cast<index_t>(t.size()) == n, "egc_loss: ", t.size(), " timesteps for a batch of ", n);
     require_same_shape(x0.shape(), eps.shape(), "egc_loss (noise)");
-    tensor<T, cpu>& th = host_timesteps();
+    tensor<T, cpu>& th = ebm::detail::host_side(t_, t_host_);
     th.resize(shape{n});
     for (index_t i = 0; i < n; ++i) {
       EBM_REQUIRE(0 <= t[i] && t[i] < sched_.steps(), "egc_loss: timestep ", t[i], " of sample ", i,
                   " is outside [0, ", sched_.steps(), ")");
       th[i] = T(t[i]);
     }
-    publish_timesteps(x0);
+    ebm::detail::publish(t_host_, t_, x0);
+    ebm::detail::bind_like(eps_, x0);
     eps_ = eps;
     used_.assign(labels.begin(), labels.end());
     return run(m, x0, weight, grads);
@@ -125,24 +127,11 @@ class egc_loss {
                 labels.size(), " labels for a batch of ", x0.extent(0), " (give none for unsupervised training)");
   }
 
-  // The timesteps as host values: t_ itself on the host, a staging tensor
-  // that publish_timesteps copies into t_ on a device.
-  tensor<T, cpu>& host_timesteps() {
-    if constexpr (on_host) return t_;
-    else return t_host_;
-  }
-  void publish_timesteps(const tensor_type& x0) {
-    if constexpr (!on_host) {
-      ebm::detail::upload(t_host_, t_, x0.device());
-      ebm::detail::bind_to(eps_, x0.device());
-    }
-  }
-
   /// Per-sample coefficients for both paths, one row of coef_host_ each (in
   /// T): √ᾱ_t, σ_t, the residual's a and b (r = a·∇E − b·ε) and the tangent
   /// direction's scale weight·2·norm·a; the CE weights (√ᾱ_t or 1) in w_ce_.
   void coefficients(index_t n, T weight, double norm) {
-    const tensor<T, cpu>& t = host_timesteps();
+    const tensor<T, cpu>& t = ebm::detail::host_side(t_, t_host_);
     coef_host_.resize(shape{5, n});
     T* c = coef_host_.data();
     w_ce_.assign(static_cast<std::size_t>(n), 0.0);

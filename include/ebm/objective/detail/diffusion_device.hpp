@@ -2,7 +2,7 @@
 // What the diffusion objectives (denoising_fisher, egc_loss, cross_entropy)
 // and the reverse-diffusion samplers (ddpm, ddim, repaint, egc::score_model)
 // share to run on a device other than ebm::cpu: the name of their kernel
-// trait and two small helpers.
+// trait and small helpers for the per-sample values they compute on the host.
 //
 // The host path of each of them is written inline and unchanged; on another
 // device D they call diffusion_kernels<D>, whose ebm::cuda specialisation is
@@ -55,6 +55,33 @@ template <class T, class D>
 void upload(tensor<T, cpu>& staged, tensor<T, D>& dst, const D& dev) {
   bind_to(dst, dev);
   copy(staged, dst);
+}
+
+/// Where per-sample values drawn or computed on the host are written: the
+/// tensor itself on the host, its staging tensor for a device (then
+/// publish() copies them over).
+template <class T, class D>
+tensor<T, cpu>& host_side(tensor<T, D>& t, tensor<T, cpu>& staged) {
+  if constexpr (std::is_same_v<D, cpu>) {
+    (void)staged;
+    return t;
+  } else {
+    (void)t;
+    return staged;
+  }
+}
+/// After host_side(t, staged) was written: copies the values into t on the
+/// device of `like` (nothing on the host).
+template <class T, class D>
+void publish(tensor<T, cpu>& staged, tensor<T, D>& t, const tensor<T, D>& like) {
+  if constexpr (!std::is_same_v<D, cpu>) upload(staged, t, like.device());
+  else (void)staged, (void)t, (void)like;
+}
+/// Binds t to the device of `like` (nothing on the host).
+template <class T, class D>
+void bind_like(tensor<T, D>& t, const tensor<T, D>& like) {
+  if constexpr (!std::is_same_v<D, cpu>) bind_to(t, like.device());
+  else (void)t, (void)like;
 }
 
 }  // namespace detail
