@@ -1211,9 +1211,15 @@ struct conv_kernels<cpu> {
         for (index_t n = 1; n <= most; ++n)
           if (waste(n * grid) < waste(bs * grid) - 1e-9) bs = n;
       } else {
+        // The fewest GEMM columns over the whole plane, the last block
+        // included; among equals, blocks of one size (then the zero columns
+        // past the last tile are written once per call, not per block).
+        auto columns = [&](index_t r) {
+          return th / r * round_up(r * wq, P) + (th % r ? round_up(th % r * wq, P) : 0);
+        };
         br = 1;
-        for (index_t r = 1; r <= std::max<index_t>(1, bmax / wq); ++r)
-          if (waste(r * wq) < waste(br * wq) - 1e-9) br = r;
+        for (index_t r = 2; r <= std::max<index_t>(1, bmax / wq); ++r)
+          if (columns(r) < columns(br) || (columns(r) == columns(br) && th % r == 0)) br = r;
       }
       const index_t ld = round_up(bs * br * wq, P);  // columns of V and M
       // V_xi and M_xi lie vstride and mstride floats apart; the extra cache
@@ -1235,6 +1241,7 @@ struct conv_kernels<cpu> {
         float* M = sl.pack.resize(shape{NX * mstride}).data();
         float* out = sl.gw.resize(shape{bs * m * plane}).data();
         const index_t n_end = batch * (t + 1) / tasks;
+        index_t zeroed_from = -1;  // V's columns from here to the tile's end are zero
         for (index_t n0 = batch * t / tasks; n0 < n_end; n0 += bs) {
           const index_t cnt = std::min(bs, n_end - n0);
           for (index_t s = 0; s < cnt; ++s)
@@ -1262,12 +1269,17 @@ struct conv_kernels<cpu> {
                 }
               }
             }
-            if (cols > used)  // columns of the last GEMM tile past the tiles
+            // Columns of the last GEMM tile past the tiles must be zero.  The
+            // transforms write columns below `used` only, so they stay zero
+            // from one block to the next while `used` does not change.
+            if (cols > used && used != zeroed_from) {
               for (index_t xi = 0; xi < NX; ++xi)
                 for (index_t c = 0; c < k; ++c) {
                   float* r = V + xi * vstride + c * ld;
                   std::fill(r + used, r + cols, 0.0f);
                 }
+              zeroed_from = used;
+            }
             for (index_t xi = 0; xi < NX; ++xi)
               for (index_t j0 = 0; j0 < cols; j0 += P)
                 for (index_t cb = 0; cb < mp; cb += R)
