@@ -415,6 +415,28 @@ TEST_CASE("conv2d: buffers are reused across batch sizes and thread counts give 
   }
 }
 
+// The Winograd passes keep their transformed weights between calls; a
+// weight changed in place (an optimizer step) must be seen by the next call,
+// forward and input gradient alike, exactly as by a fresh layer.
+TEST_CASE("conv2d: weights changed in place are transformed anew") {
+  nn::conv2d<float, cpu, act::swish> kept(16, 16, 3, 1, 1, true, cpu(1));
+  const tensor<float> x = random_tensor<float>(shape{2, 16, 8, 8}, 61);
+  const tensor<float> gy = random_tensor<float>(shape{2, 16, 8, 8}, 62);
+  for (int round = 0; round < 3; ++round) {
+    CAPTURE(round);
+    if (round > 0) kept.weight()[round * 37] += 0.25f;  // one weight, in place
+    nn::conv2d<float, cpu, act::swish> fresh(16, 16, 3, 1, 1, true, cpu(1));
+    fresh.weight() = kept.weight();
+    fresh.bias() = kept.bias();
+    const tensor<float> y1(kept.forward(x)), y2(fresh.forward(x));
+    const tensor<float> g1(kept.backward(gy)), g2(fresh.backward(gy));
+    index_t differ = 0;
+    for (index_t i = 0; i < y1.size(); ++i) differ += y1[i] != y2[i];
+    for (index_t i = 0; i < g1.size(); ++i) differ += g1[i] != g2[i];
+    CHECK(differ == 0);
+  }
+}
+
 TEST_CASE("conv2d: PyTorch layout and default initialisation") {
   nn::conv2d<float> l(3, 5, 4, 2, 1);
   CHECK(l.weight().shape() == shape{5, 3, 4, 4});
