@@ -1,6 +1,7 @@
 // The CF-EBM 32×32 energy (c = 32, batch 64) on the CPU: forward, forward +
 // input gradient (one Langevin step's work), forward + full backward (one
-// maximum-likelihood pass), for 1 and 3 image channels on 1 and 2 threads.
+// maximum-likelihood pass), for 1 and 3 image channels on 1 and 2 threads;
+// and one whole maximum-likelihood iteration (30 Langevin steps + update).
 //
 //   bench_cfebm [benchmark flags]
 //   bench_cfebm --export DIR [--channels C]   writes the network's weights,
@@ -11,6 +12,7 @@
 #include <cstring>
 #include <ebm/ebm.hpp>
 #include <ebm/energy/cf_ebm.hpp>
+#include <ebm/pipeline/cf_ebm_model.hpp>
 #include <ebm/io/npy.hpp>
 #include <filesystem>
 #include <iostream>
@@ -73,10 +75,42 @@ void BM_forward_full_backward(benchmark::State& st) {
   set_counters(st, f.net.cfg(), 3);
 }
 
+// One maximum-likelihood iteration as the CF-EBM trainer runs it at 32x32
+// (issue: "T = 30 Langevin steps + one update, batch 64"): 64 chains from
+// uniform noise, 30 steps of the paper's Langevin sampler with clamping,
+// then the contrastive loss on a data batch and the chains, its full
+// backward, one Adam step (beta1 = 0.5) and the spectral-norm refresh.
+// bench/torch_cfebm.py times the same iteration.
+constexpr int ml_langevin_steps = 30;
+void BM_ml_iteration(benchmark::State& st) {
+  fixture f(int(st.range(0)), int(st.range(1)));
+  ebm::tensor<float> data(f.x.shape()), samples(f.x.shape());
+  ebm::philox rng(4);
+  rng.fill_uniform<float>(data.span(), -1.0f, 1.0f);
+  ebm::cf_ebm::langevin_options lo;
+  auto sampler = lo.make<float>();
+  ebm::objective::maximum_likelihood<float> ml;
+  ebm::optim::adam_options ao;
+  ao.beta1 = 0.5;
+  ebm::optim::adam<float> adam(ebm::collect_params(f.net), ao);
+  for (auto _ : st) {
+    rng.fill_uniform<float>(samples.span(), -1.0f, 1.0f);
+    auto e = ebm::energy_of(f.net);
+    sampler.run(e, samples, ml_langevin_steps, rng);
+    adam.zero_grad();
+    benchmark::DoNotOptimize(ml(f.net, data, samples));
+    adam.step();
+    f.net.refresh();
+  }
+  // 30 forward + input-gradient passes, then forward + full backward of two batches.
+  set_counters(st, f.net.cfg(), 2.0 * ml_langevin_steps + 2 * 3);
+}
+
 #define EBM_CFEBM_ARGS ArgsProduct({{1, 3}, {1, 2}})->ArgNames({"ch", "threads"})->Unit(benchmark::kMillisecond)->UseRealTime()
 BENCHMARK(BM_forward)->EBM_CFEBM_ARGS;
 BENCHMARK(BM_forward_input_grad)->EBM_CFEBM_ARGS;
 BENCHMARK(BM_forward_full_backward)->EBM_CFEBM_ARGS;
+BENCHMARK(BM_ml_iteration)->ArgsProduct({{1}, {1, 2}})->ArgNames({"ch", "threads"})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // Writes what bench/torch_cfebm.py needs to rebuild the identical network.
 // Spectral normalisation is off here so the exported weights are the ones

@@ -2,8 +2,10 @@
 # Side-by-side: ebm's CF-EBM 32×32 energy (bench_cfebm) against the identical
 # network in PyTorch (bench/torch_cfebm.py), one after the other in the same
 # run, never concurrently, on 1 and 2 threads and 1 and 3 image channels.
-# Prints a markdown table of milliseconds per batch of 64, the speed-up, and
-# both sides' rates as a share of the FMA peak that bench_peak measures.
+# Also one maximum-likelihood iteration (30 Langevin steps + update, one
+# channel).  Prints a markdown table of milliseconds per batch of 64, the
+# speed-up, and both sides' rates as a share of the FMA peak that
+# bench_peak measures.
 #
 #   bench/compare_torch.sh [BUILD_DIR]      (default build/release)
 set -euo pipefail
@@ -26,8 +28,9 @@ for ch in 1 3; do
   "$build/bench/bench_cfebm" --export "$out/w$ch" --channels "$ch" >/dev/null
   "$build/bench/bench_cfebm" --benchmark_filter="/ch:$ch/" --benchmark_repetitions=5 \
     --benchmark_report_aggregates_only=true --benchmark_format=json > "$out/ebm$ch.json"
+  ml=(); [[ $ch == 1 ]] && ml=(--ml)   # the ML iteration: one channel only
   for t in 1 2; do
-    "$py" bench/torch_cfebm.py --weights "$out/w$ch" --threads "$t" --json > "$out/torch$ch-$t.json"
+    "$py" bench/torch_cfebm.py --weights "$out/w$ch" --threads "$t" --json "${ml[@]}" > "$out/torch$ch-$t.json"
   done
 done
 "$py" - "$out" <<'PY'
@@ -43,7 +46,8 @@ print("| pass | channels | threads | ebm ms | PyTorch ms | speed-up | ebm GFLOP/
 print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 names = [("BM_forward", "forward_ms", "forward"),
          ("BM_forward_input_grad", "forward_input_grad_ms", "forward + input grad"),
-         ("BM_forward_full_backward", "forward_full_backward_ms", "forward + full backward")]
+         ("BM_forward_full_backward", "forward_full_backward_ms", "forward + full backward"),
+         ("BM_ml_iteration", "ml_iteration_ms", "ML iteration (30 steps + update)")]
 errs = []
 for ch in (1, 3):
     ebm = json.load(open(os.path.join(out, "ebm%d.json" % ch)))["benchmarks"]
@@ -51,7 +55,10 @@ for ch in (1, 3):
         tr = json.load(open(os.path.join(out, "torch%d-%d.json" % (ch, t))))
         errs.append((ch, t, tr["max_rel_err_energy"], tr["max_rel_err_input_grad"], tr["torch"]))
         for bm, key, label in names:
-            row = [b for b in ebm if b["name"] == "%s/ch:%d/threads:%d/real_time_median" % (bm, ch, t)][0]
+            rows = [b for b in ebm if b["name"] == "%s/ch:%d/threads:%d/real_time_median" % (bm, ch, t)]
+            if not rows or key not in tr:
+                continue
+            row = rows[0]
             e_ms = row["real_time"]
             rate = row["GFLOP/s"] / 1e9 if row["GFLOP/s"] > 1e6 else row["GFLOP/s"]
             print("| %s | %d | %d | %.1f | %.1f | %.2fx | %.0f | %.0f%% | %.0f%% |" % (

@@ -5,8 +5,13 @@ Rebuilds the network bench_cfebm exported (same layers, same weights), checks
 that its energies and input gradients match ebm's, then times forward,
 forward + input gradient and forward + full backward at the exported batch
 size and resolution (bench_cfebm: 32x32, batch 64; cuda_compare --export: any).
+With --ml it also times one maximum-likelihood iteration as bench_cfebm's
+BM_ml_iteration runs it: chains from uniform noise, 30 Langevin steps
+x <- clamp(x - grad E / 2 + sqrt(eta_t) noise) with CF-EBM's decaying eta_t,
+then mean E(data) - mean E(samples), its backward and one Adam step
+(beta1 = 0.5).
 
-    torch_cfebm.py --weights DIR --threads N [--repeats R] [--json] [--device cuda]
+    torch_cfebm.py --weights DIR --threads N [--repeats R] [--json] [--device cuda] [--ml]
 
 With --device cuda the network and batch live on the GPU (cuDNN autotuning
 on, TF32 off so both sides compute in float), and every timing waits for the
@@ -79,6 +84,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--ml", action="store_true", help="also time one maximum-likelihood iteration")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
@@ -110,6 +116,24 @@ def main():
         xg = x.detach().requires_grad_(True)
         net(xg).sum().backward()
 
+    ml_steps = 30
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.5, 0.999))
+    gen = torch.Generator(device=dev).manual_seed(4)
+    data = torch.rand(x.shape, generator=gen, device=dev) * 2 - 1
+
+    def ml_iteration():
+        s = torch.rand(x.shape, generator=gen, device=dev) * 2 - 1
+        for t in range(1, ml_steps + 1):
+            s.requires_grad_(True)
+            (g,) = torch.autograd.grad(net(s).sum(), s)
+            eta = 2e-2 - 2e-2 / (ml_steps - t + 1)
+            with torch.no_grad():
+                s = (s - 0.5 * g + eta ** 0.5 * torch.randn(x.shape, generator=gen, device=dev)).clamp_(-1, 1)
+        opt.zero_grad(set_to_none=False)
+        loss = net(data).mean() - net(s.detach()).mean()
+        loss.backward()
+        opt.step()
+
     res = {
         "threads": a.threads,
         "device": torch.cuda.get_device_name() if a.device == "cuda" else "cpu",
@@ -124,6 +148,8 @@ def main():
         "forward_input_grad_ms": 1e3 * median_time(fwd_input_grad, a.repeats, sync),
         "forward_full_backward_ms": 1e3 * median_time(fwd_full, a.repeats, sync),
     }
+    if a.ml:  # last: the Adam steps change the weights
+        res["ml_iteration_ms"] = 1e3 * median_time(ml_iteration, max(3, a.repeats // 4), sync)
     print(json.dumps(res) if a.json else res)
 
 
