@@ -53,13 +53,19 @@ void set_counters(benchmark::State& st, const ebm::cf_ebm::config& c, double pas
                                               benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// Every benchmark makes one untimed pass first: the layers allocate their
+// buffers on the first call, and the first writes to them fault pages in
+// (2-5% of a timed run otherwise; torch_cfebm.py warms up likewise).
 void BM_forward(benchmark::State& st) {
   fixture f(int(st.range(0)), int(st.range(1)));
+  f.net.forward(f.x);
   for (auto _ : st) benchmark::DoNotOptimize(f.net.forward(f.x).data());
   set_counters(st, f.net.cfg(), 1);
 }
 void BM_forward_input_grad(benchmark::State& st) {
   fixture f(int(st.range(0)), int(st.range(1)));
+  f.net.forward(f.x);
+  f.net.backward(f.ones, ebm::grad::input);
   for (auto _ : st) {
     f.net.forward(f.x);
     benchmark::DoNotOptimize(f.net.backward(f.ones, ebm::grad::input).data());
@@ -68,6 +74,8 @@ void BM_forward_input_grad(benchmark::State& st) {
 }
 void BM_forward_full_backward(benchmark::State& st) {
   fixture f(int(st.range(0)), int(st.range(1)));
+  f.net.forward(f.x);
+  f.net.backward(f.ones, ebm::grad::both);
   for (auto _ : st) {
     f.net.forward(f.x);
     benchmark::DoNotOptimize(f.net.backward(f.ones, ebm::grad::both).data());
@@ -93,6 +101,12 @@ void BM_ml_iteration(benchmark::State& st) {
   ebm::optim::adam_options ao;
   ao.beta1 = 0.5;
   ebm::optim::adam<float> adam(ebm::collect_params(f.net), ao);
+  {  // warm-up: one step and the loss's passes
+    auto e = ebm::energy_of(f.net);
+    sampler.run(e, samples, 1, rng);
+    ml(f.net, data, samples);
+    adam.zero_grad();
+  }
   for (auto _ : st) {
     rng.fill_uniform<float>(samples.span(), -1.0f, 1.0f);
     auto e = ebm::energy_of(f.net);
