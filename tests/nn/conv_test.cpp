@@ -415,25 +415,50 @@ TEST_CASE("conv2d: buffers are reused across batch sizes and thread counts give 
   }
 }
 
-// The Winograd passes keep their transformed weights between calls; a
-// weight changed in place (an optimizer step) must be seen by the next call,
-// forward and input gradient alike, exactly as by a fresh layer.
-TEST_CASE("conv2d: weights changed in place are transformed anew") {
-  nn::conv2d<float, cpu, act::swish> kept(16, 16, 3, 1, 1, true, cpu(1));
-  const tensor<float> x = random_tensor<float>(shape{2, 16, 8, 8}, 61);
-  const tensor<float> gy = random_tensor<float>(shape{2, 16, 8, 8}, 62);
-  for (int round = 0; round < 3; ++round) {
-    CAPTURE(round);
-    if (round > 0) kept.weight()[round * 37] += 0.25f;  // one weight, in place
-    nn::conv2d<float, cpu, act::swish> fresh(16, 16, 3, 1, 1, true, cpu(1));
-    fresh.weight() = kept.weight();
-    fresh.bias() = kept.bias();
-    const tensor<float> y1(kept.forward(x)), y2(fresh.forward(x));
-    const tensor<float> g1(kept.backward(gy)), g2(fresh.backward(gy));
-    index_t differ = 0;
-    for (index_t i = 0; i < y1.size(); ++i) differ += y1[i] != y2[i];
-    for (index_t i = 0; i < g1.size(); ++i) differ += g1[i] != g2[i];
-    CHECK(differ == 0);
+// The Winograd passes keep their transformed weights between calls (the
+// other paths pack theirs per call: a memcmp of the raw weights costs as much
+// as their packing); a weight changed in place (an optimizer step) must be
+// seen by the next call on every path, forward and input gradient alike,
+// exactly as by a fresh layer.
+TEST_CASE("conv2d: weights changed in place are packed anew, on every path") {
+  struct geometry {
+    index_t cin, cout, k, s, p, size;
+    int winograd_block;
+    path fwd, bwd;
+  };
+  const geometry geometries[] = {
+      {16, 16, 3, 1, 1, 8, 4, path::winograd, path::winograd},
+      {16, 16, 3, 1, 1, 32, 0, path::direct, path::direct},
+      {16, 16, 3, 2, 1, 32, 4, path::direct, path::panel},  // the strided layers
+      {16, 16, 4, 1, 0, 4, 4, path::panel, path::panel},    // the top block's 4x4
+  };
+  for (const geometry& ge : geometries) {
+    cpu dev(1);
+    dev.set_winograd_block(ge.winograd_block);
+    CAPTURE(ge.k);
+    CAPTURE(ge.s);
+    CAPTURE(ge.size);
+#if defined(__AVX512F__)
+    const conv_geometry g = conv_geometry::make(shape{2, ge.cin, ge.size, ge.size}, ge.cout, ge.k, ge.s, ge.p);
+    CHECK(conv_kernels<cpu>::forward_path<float>(g, ge.winograd_block) == ge.fwd);
+    CHECK(conv_kernels<cpu>::backward_data_path<float>(g, ge.winograd_block) == ge.bwd);
+#endif
+    nn::conv2d<float, cpu, act::swish> kept(ge.cin, ge.cout, ge.k, ge.s, ge.p, true, dev);
+    const tensor<float> x = random_tensor<float>(shape{2, ge.cin, ge.size, ge.size}, 61);
+    const tensor<float> gy = random_tensor<float>(kept.output_shape(x.shape()), 62);
+    for (int round = 0; round < 3; ++round) {
+      CAPTURE(round);
+      if (round > 0) kept.weight()[round * 37] += 0.25f;  // one weight, in place
+      nn::conv2d<float, cpu, act::swish> fresh(ge.cin, ge.cout, ge.k, ge.s, ge.p, true, dev);
+      fresh.weight() = kept.weight();
+      fresh.bias() = kept.bias();
+      const tensor<float> y1(kept.forward(x)), y2(fresh.forward(x));
+      const tensor<float> g1(kept.backward(gy)), g2(fresh.backward(gy));
+      index_t differ = 0;
+      for (index_t i = 0; i < y1.size(); ++i) differ += y1[i] != y2[i];
+      for (index_t i = 0; i < g1.size(); ++i) differ += g1[i] != g2[i];
+      CHECK(differ == 0);
+    }
   }
 }
 
