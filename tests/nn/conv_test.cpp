@@ -166,6 +166,8 @@ const fast_config fast_configs[] = {
     {{2, 2, 3, 9, 9, 2, 1, 0}, path::panel, path::direct},    // even kernel, 8x8 output
     {{5, 6, 9, 8, 8, 3, 2, 1}, path::panel, path::panel},     // 4x4 planes: 4 samples per chunk
     {{70, 4, 5, 4, 4, 4, 1, 0}, path::panel, path::panel},    // 1x1 planes: 64 per chunk, short last
+    {{64, 8, 12, 4, 4, 4, 1, 0}, path::panel, path::panel},   // one chunk: row panels over threads
+    {{40, 4, 7, 4, 4, 4, 1, 0}, path::panel, path::panel},    // one short chunk, likewise
     {{3, 2, 3, 5, 7, 3, 1, 0}, path::panel, path::panel},     // 3x5 planes: 64 samples per chunk
     // Winograd: 3x3, stride 1, padding 1, even planes >= 8x8, >= 8 input
     // channels (of the convolution the pass computes); F(4x4, 3x3) when both
