@@ -187,10 +187,7 @@ class denoising_fisher {
     if (time_hook_) time_hook_(t_);
     const tensor_type& y = net.forward(xt_);
     detail::require_energies(y, xt_, "denoising_fisher");
-    ebm::detail::bind_to(ones_, dev);
-    ones_.resize(y.shape());
-    ones_.fill(T(1));
-    const tensor_type& g = net.backward(ones_, grad::input);
+    const tensor_type& g = ebm::detail::backward_of_ones(net, ones_, y.shape(), dev);
     require_same_shape(xt_.shape(), g.shape(), "denoising_fisher (input gradient)");
     return g;
   }
@@ -199,10 +196,7 @@ class denoising_fisher {
   template <class Net>
   void tangent_pass(Net& net, const D& dev) {
     net.forward_tangent(v_);
-    ebm::detail::bind_to(zeros_, dev);
-    zeros_.resize(ones_.shape());
-    zeros_.zero();
-    net.backward_tangent(zeros_, grad::params);
+    net.backward_tangent(ebm::detail::zero_seed(zeros_, ones_.shape(), dev), grad::params);
   }
   static void require_batch(const tensor_type& x0) {
     EBM_REQUIRE(x0.rank() >= 2 && x0.extent(0) > 0,
@@ -223,9 +217,7 @@ class denoising_fisher {
     // x_t from the per-sample coefficients.
     coefficients(n, weight);
     const T* c = coef_host_.data();
-    xt_.resize(x0.shape());
-    for (index_t i = 0; i < n; ++i)
-      for (index_t j = i * d; j < (i + 1) * d; ++j) xt_[j] = c[i] * x0[j] + c[n + i] * eps_[j];
+    ebm::detail::noise_on_host(x0, eps_, c, xt_);
     const tensor_type& g = input_gradient(net, cpu{});
 
     // r_i = a_i g_i − b_i ε_i, the loss, and the tangent direction v = weight (a_i/N) r_i.

@@ -159,10 +159,7 @@ class egc_loss {
       else m.clear_labels();
     }
     const tensor_type& y = m.forward(xt_);
-    ebm::detail::bind_to(ones_, dev);
-    ones_.resize(y.shape());
-    ones_.fill(T(1));
-    const tensor_type& g = m.backward(ones_, grad::input);
+    const tensor_type& g = ebm::detail::backward_of_ones(m, ones_, y.shape(), dev);
     require_same_shape(xt_.shape(), g.shape(), "egc_loss (input gradient)");
     return g;
   }
@@ -173,11 +170,9 @@ class egc_loss {
   template <class Model>
   void tangent_pass(Model& m, const D& dev, const tensor_type* seed) {
     m.forward_tangent(v_);
-    ebm::detail::bind_to(zeros_, dev);
-    zeros_.resize(ones_.shape());
-    zeros_.zero();
-    if (seed) m.backward_tangent(zeros_, grad::params, seed);
-    else m.backward_tangent(zeros_, grad::params);
+    const tensor_type& zeros = ebm::detail::zero_seed(zeros_, ones_.shape(), dev);
+    if (seed) m.backward_tangent(zeros, grad::params, seed);
+    else m.backward_tangent(zeros, grad::params);
   }
 
   index_t count_labelled() const {
@@ -198,9 +193,7 @@ class egc_loss {
     const double norm = opt_.mean_over_features ? 1.0 / (double(n) * double(d)) : 0.5 / double(n);
     coefficients(n, weight, norm);
     const T* c = coef_host_.data();
-    xt_.resize(x0.shape());
-    for (index_t i = 0; i < n; ++i)
-      for (index_t j = i * d; j < (i + 1) * d; ++j) xt_[j] = c[i] * x0[j] + c[n + i] * eps_[j];
+    ebm::detail::noise_on_host(x0, eps_, c, xt_);
     const tensor_type& g = input_gradient(m, cpu{});
 
     // Fisher term and its tangent direction v = weight · ∂Fisher/∂g.

@@ -14,6 +14,7 @@
 #include <type_traits>
 
 #include "../../core/tensor.hpp"
+#include "../../nn/layer.hpp"
 
 namespace ebm {
 
@@ -82,6 +83,38 @@ template <class T, class D>
 void bind_like(tensor<T, D>& t, const tensor<T, D>& like) {
   if constexpr (!std::is_same_v<D, cpu>) bind_to(t, like.device());
   else (void)t, (void)like;
+}
+
+/// The input gradient ∇ₓE of a network whose forward pass just returned the
+/// energies of shape `energies`: its backward pass of ones (kept in `ones`,
+/// bound to dev between calls).
+template <class Net, class T, class D>
+decltype(auto) backward_of_ones(Net& net, tensor<T, D>& ones, const shape& energies, const D& dev) {
+  bind_to(ones, dev);
+  ones.resize(energies);
+  ones.fill(T(1));
+  return net.backward(ones, grad::input);
+}
+
+/// `zeros` (bound to dev) resized to s and cleared: the output-gradient seed
+/// of a tangent pass that differentiates only through its input direction.
+template <class T, class D>
+const tensor<T, D>& zero_seed(tensor<T, D>& zeros, const shape& s, const D& dev) {
+  bind_to(zeros, dev);
+  zeros.resize(s);
+  zeros.zero();
+  return zeros;
+}
+
+/// The forward diffusion on the host: x_t = a_i x_0 + s_i ε per sample i,
+/// with a = c[0, n) and s = c[n, 2n) (diffusion_kernels<D>::noise on a
+/// device).
+template <class T>
+void noise_on_host(const tensor<T>& x0, const tensor<T>& eps, const T* c, tensor<T>& xt) {
+  const index_t n = x0.extent(0), d = x0.shape().sample_size();
+  xt.resize(x0.shape());
+  for (index_t i = 0; i < n; ++i)
+    for (index_t j = i * d; j < (i + 1) * d; ++j) xt[j] = c[i] * x0[j] + c[n + i] * eps[j];
 }
 
 }  // namespace detail
