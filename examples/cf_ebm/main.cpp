@@ -38,6 +38,8 @@ train
   --out DIR           output directory (default cf_ebm_out)
   --c N               channel multiplier (default from the preset)
   --images-scale X    multiply every stage's image count by X
+  --lr-end X          every stage's learning rate falls linearly to X times its own after the fade-in
+  --ema D             each stage ends with the moving average of its parameters (decay D, e.g. 0.99; default off)
   --seed N            random seed (default 1)
   --threads N         worker threads (default: all cores)
   --device cpu|cuda   where to train (cuda: network, chains and Adam on the GPU; needs a build with CUDA)

@@ -81,6 +81,8 @@ int cmd_train(const options& o) {
   t.net.c = static_cast<int>(o.integer("--c", t.net.c));
   const double scale = o.real("--images-scale", 1.0);
   for (auto& s : t.stages) s.images = std::max<long long>(s.batch, static_cast<long long>(s.images * scale));
+  if (o.has("--lr-end"))
+    for (auto& s : t.stages) s.lr_end = o.real("--lr-end", 1.0);
   t.seed = static_cast<std::uint64_t>(o.integer("--seed", 1));
   t.threads = static_cast<int>(o.integer("--threads", 0));
   t.out_dir = o.str("--out", "cf_ebm_out");
@@ -92,6 +94,7 @@ int cmd_train(const options& o) {
     throw ebm::error("--chain-start must be paper or multistage, got '" + chain_start + "'");
   t.start = chain_start == "paper" ? ebm::cf_ebm::chain_start::paper : ebm::cf_ebm::chain_start::multistage;
   t.energy_l2 = o.real("--energy-l2", t.energy_l2);
+  t.ema_decay = o.real("--ema", t.ema_decay);
   const bool resume = o.flag("--resume");
   const std::string device = o.str("--device", "cpu");
   const auto data = load_images(o, true);

@@ -123,25 +123,113 @@ TEST_CASE("cf_ebm trainer: beta rises linearly to 1 at fade_fraction of the stag
   fs::remove_all(out);
 }
 
+TEST_CASE("cf_ebm trainer: lr_end decays the learning rate linearly after the fade-in, and Adam uses it") {
+  const fs::path out = fs::temp_directory_path() / "ebm_cfebm_lr_end";
+  fs::remove_all(out);
+  auto data = toy_data();
+  auto o = tiny_options(out);
+  o.stages[0].lr_end = 0.5;  // stage 0 has no fade: the decay starts at once
+  o.stages[1].lr_end = 0.0;  // the last step of the run does not move the parameters
+  cf_ebm::trainer<float> t(o, data);
+  // Stage 0, 64 images in steps of 16: lr · (1 − 0.5 · k/4) for the k-th step.
+  for (int k = 1; k <= 4; ++k) {
+    CHECK(t.learning_rate() == doctest::Approx(1e-3 * (1 - 0.5 * k / 4.0)));
+    t.step();
+  }
+  REQUIRE(t.stage() == 1);
+  // Stage 1 fades over its first 48 images at full lr, then falls to 0 at 96.
+  const double expected[] = {1e-3, 1e-3, 1e-3, 1e-3 * 2 / 3.0, 1e-3 / 3.0, 0.0};
+  for (int k = 0; k < 6; ++k) {
+    CHECK(t.learning_rate() == doctest::Approx(expected[k]));
+    if (k == 5) {
+      const auto before = all_params(t);
+      t.step();
+      std::vector<tensor<float>> weights, weights_before;
+      t.net().visit_all_params([&](std::string_view, tensor<float>& p, tensor<float>&) { weights.push_back(p); });
+      weights_before.assign(before.begin(), before.begin() + static_cast<std::ptrdiff_t>(weights.size()));
+      CHECK(bit_equal(weights, weights_before));  // Adam stepped with lr 0
+    } else {
+      t.step();
+    }
+  }
+  CHECK(t.finished());
+  fs::remove_all(out);
+}
+
+TEST_CASE("cf_ebm trainer: with ema_decay a stage ends with the moving average of its parameters") {
+  const fs::path out = fs::temp_directory_path() / "ebm_cfebm_ema";
+  fs::remove_all(out);
+  auto data = toy_data();
+  // The average does not change the live trajectory within stage 0, so a
+  // run without it gives the parameters to average by hand.
+  cf_ebm::trainer<float> plain(tiny_options(out / "plain"), data);
+  std::vector<tensor<float>> avg;
+  plain.net().visit_all_params([&](std::string_view, tensor<float>& p, tensor<float>&) { avg.push_back(p); });
+  const double decay = 0.9;
+  for (int k = 0; k < 4; ++k) {
+    plain.step();
+    const float d = float(std::min(decay, (1.0 + k) / (10.0 + k))), c = 1.0f - d;
+    std::size_t i = 0;
+    plain.net().visit_all_params([&](std::string_view, tensor<float>& p, tensor<float>&) {
+      for (index_t j = 0; j < p.size(); ++j) avg[i][j] = d * avg[i][j] + c * p[j];
+      ++i;
+    });
+  }
+  auto o = tiny_options(out / "ema");
+  o.ema_decay = decay;
+  cf_ebm::trainer<float> averaged(o, data);
+  for (int k = 0; k < 4; ++k) averaged.step();
+  REQUIRE(averaged.stage() == 1);
+  std::size_t i = 0;
+  double worst = 0, moved = 0;
+  averaged.net().visit_all_params([&](std::string_view, tensor<float>& p, tensor<float>&) {
+    for (index_t j = 0; j < p.size(); ++j) worst = std::max(worst, double(std::abs(p[j] - avg[i][j])));
+    ++i;
+  });
+  i = 0;
+  plain.net().visit_all_params([&](std::string_view, tensor<float>& p, tensor<float>&) {
+    for (index_t j = 0; j < p.size(); ++j) moved = std::max(moved, double(std::abs(p[j] - avg[i][j])));
+    ++i;
+  });
+  CHECK(worst < 1e-7);
+  CHECK(moved > 1e-5);  // the average differs from the live parameters
+  fs::remove_all(out);
+}
+
 TEST_CASE("cf_ebm trainer: checkpoints round-trip bit-exactly and resuming equals uninterrupted training") {
   const fs::path out = fs::temp_directory_path() / "ebm_cfebm_resume";
   fs::remove_all(out);
   auto data = toy_data();
-  cf_ebm::trainer<float> straight(tiny_options(out / "a"), data);
-  for (int i = 0; i < 5; ++i) straight.step();  // into the fading stage
-  straight.save_checkpoint(out / "mid.ebm");
-  const auto at_save = all_params(straight);
-  for (int i = 0; i < 3; ++i) straight.step();
+  // With a moving average and a decaying learning rate as well: both are
+  // part of the state, and the run crosses the stage end that swaps the
+  // averages in.
+  for (const double ema : {0.0, 0.9}) {
+    CAPTURE(ema);
+    auto options = [&](const fs::path& dir) {
+      auto o = tiny_options(dir);
+      o.ema_decay = ema;
+      if (ema > 0) o.stages[1].lr_end = 0.3;
+      return o;
+    };
+    cf_ebm::trainer<float> straight(options(out / "a"), data);
+    for (int i = 0; i < 5; ++i) straight.step();  // into the fading stage
+    straight.save_checkpoint(out / "mid.ebm");
+    const auto at_save = all_params(straight);
+    for (int i = 0; i < 3; ++i) straight.step();
 
-  cf_ebm::trainer<float> resumed(tiny_options(out / "b"), data);
-  resumed.resume(out / "mid.ebm");
-  CHECK(bit_equal(all_params(resumed), at_save));
-  CHECK(resumed.stage() == 1);
-  CHECK(resumed.steps() == 5);
-  for (int i = 0; i < 3; ++i) resumed.step();
-  CHECK(bit_equal(all_params(resumed), all_params(straight)));
-  CHECK(resumed.beta() == straight.beta());
-  fs::remove_all(out);
+    cf_ebm::trainer<float> resumed(options(out / "b"), data);
+    resumed.resume(out / "mid.ebm");
+    CHECK(bit_equal(all_params(resumed), at_save));
+    CHECK(resumed.stage() == 1);
+    CHECK(resumed.steps() == 5);
+    for (int i = 0; i < 3; ++i) resumed.step();
+    CHECK(bit_equal(all_params(resumed), all_params(straight)));
+    CHECK(resumed.beta() == straight.beta());
+    while (!straight.finished()) straight.step();
+    while (!resumed.finished()) resumed.step();
+    CHECK(bit_equal(all_params(resumed), all_params(straight)));
+    fs::remove_all(out);
+  }
 }
 
 TEST_CASE("cf_ebm trainer: divergence stops training and names the last good checkpoint") {

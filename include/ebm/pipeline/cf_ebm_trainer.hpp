@@ -42,6 +42,7 @@
 #include "../io/png.hpp"
 #include "../objective/maximum_likelihood.hpp"
 #include "../optim/adam.hpp"
+#include "../optim/ema.hpp"
 #include "../sample/coarse_to_fine.hpp"
 #include "cf_ebm_model.hpp"
 #include "detail/device_ops.hpp"
@@ -54,6 +55,11 @@ struct stage_plan {
   double lr = 1e-3;          ///< Adam learning rate
   int batch = 64;            ///< n_s
   long long images = 50000;  ///< N_s, images consumed by the stage
+  /// The learning rate at the stage's end as a share of lr: it stays at lr
+  /// while the stage fades in, then falls linearly to lr · lr_end (1: constant,
+  /// the paper's schedule).  The stage's last parameters become its snapshot,
+  /// which the chains of every later stage run through.
+  double lr_end = 1.0;
 };
 
 /// Appendix A.2 (extended down to the 4×4 base stage): T = 15 at 4 and 8,
@@ -95,6 +101,11 @@ struct train_options {
   langevin_options langevin;
   double beta1 = 0.5, beta2 = 0.999;
   double energy_l2 = 0;            ///< optional energy-magnitude regulariser
+  /// 0: off.  Otherwise an exponential moving average of the parameters
+  /// (optim::ema with this decay and warm-up) runs through each stage and
+  /// replaces the parameters when the stage ends, so the stage's snapshot and
+  /// the next stage start from the averaged weights.
+  double ema_decay = 0;
   double fade_fraction = 0.5;      ///< beta reaches 1 after this share of N_s
   std::uint64_t seed = 1;
   std::filesystem::path out_dir = "cf_ebm_out";
@@ -134,9 +145,11 @@ class trainer {
       EBM_REQUIRE(std::find(res.begin(), res.end(), index_t(opt_.net.resolution(l))) != res.end(),
                   "cf_ebm::trainer: the data have no ", opt_.net.resolution(l), "x", opt_.net.resolution(l),
                   " level; call build_pyramid(", opt_.net.base_resolution, ") on the dataset first");
+    EBM_REQUIRE(opt_.ema_decay >= 0 && opt_.ema_decay < 1, "cf_ebm::trainer: ema_decay must be in [0, 1), got ",
+                opt_.ema_decay);
     for (const auto& s : opt_.stages)
-      EBM_REQUIRE(s.batch > 0 && s.images > 0 && s.langevin_steps >= 0 && s.lr > 0,
-                  "cf_ebm::trainer: a stage needs batch > 0, images > 0, steps >= 0, lr > 0");
+      EBM_REQUIRE(s.batch > 0 && s.images > 0 && s.langevin_steps >= 0 && s.lr > 0 && s.lr_end >= 0,
+                  "cf_ebm::trainer: a stage needs batch > 0, images > 0, steps >= 0, lr > 0, lr_end >= 0");
     model_.sampling() = opt_.langevin;
     nn::initialize(model_.net(), opt_.seed);
     std::filesystem::create_directories(opt_.out_dir);
@@ -154,6 +167,16 @@ class trainer {
   /// The samples of the last training step.
   const tensor_type& samples() const { return samples_; }
   std::filesystem::path checkpoint_path() const { return opt_.out_dir / "checkpoint.ebm"; }
+  /// The learning rate of the next step: the stage's lr until its fade-in
+  /// ends, then linearly down to lr · lr_end at its last step.
+  double learning_rate() const {
+    const stage_plan& plan = opt_.stages[static_cast<std::size_t>(stage_)];
+    const double fade = stage_ == 0 ? 0.0 : opt_.fade_fraction * double(plan.images);
+    const double at = double(images_ + plan.batch);  // images consumed once the step is done
+    if (plan.lr_end == 1.0 || at <= fade) return plan.lr;
+    const double t = std::min(1.0, (at - fade) / std::max(1.0, double(plan.images) - fade));
+    return plan.lr * (1.0 + t * (plan.lr_end - 1.0));
+  }
 
   /// One training iteration (steps 1-5 above).
   void step() {
@@ -196,7 +219,9 @@ class trainer {
       throw error(ebm::detail::concat("training diverged at stage ", stage_, " (", r, "x", r, "), step ", step_,
                                       ": loss ", loss, ", mean energy of data ", st.energy_data, ", of samples ",
                                       st.energy_sample, "; last good checkpoint: ", last_good_checkpoint()));
+    adam_->set_lr(learning_rate());
     adam_->step();
+    if (ema_) ema_->update();
     net.refresh();
 
     ++step_;
@@ -254,6 +279,7 @@ class trainer {
     ck.set_meta("trainer.data.position", loader_->sampler().position());
     ck.put_rng("trainer.rng", rng_);
     io::save_state(ck, *adam_, "adam.state");
+    if (ema_) io::save_state(ck, *ema_, "ema.state");
     ck.save(path);
     last_checkpoint_ = path;
   }
@@ -279,6 +305,7 @@ class trainer {
     finished_ = ck.meta_as<bool>("trainer.finished");
     rng_ = ck.get_rng("trainer.rng");
     io::load_state(ck, *adam_, "adam.state");
+    if (ema_) io::load_state(ck, *ema_, "ema.state");
     last_checkpoint_ = path;
   }
 
@@ -317,11 +344,16 @@ class trainer {
     ao.beta1 = opt_.beta1;
     ao.beta2 = opt_.beta2;
     adam_ = std::make_unique<optim::adam<T, D>>(collect_params(model_.net()), ao);
+    if (opt_.ema_decay > 0) ema_ = std::make_unique<optim::ema<T, D>>(collect_params(model_.net()), opt_.ema_decay, true);
     ml_.set_energy_l2(T(opt_.energy_l2));
     stage_start_ = clock::now();
   }
 
   void end_stage() {
+    if (ema_) {
+      ema_->copy_to_params();
+      model_.net().refresh();
+    }
     model_.snapshot(stage_);
     const int r = opt_.net.resolution(stage_);
     write_grid("samples_stage" + std::to_string(stage_) + "_" + std::to_string(r) + "x" + std::to_string(r) + ".png");
@@ -386,6 +418,7 @@ class trainer {
   philox rng_;
   std::unique_ptr<data::batch_loader<T>> loader_;
   std::unique_ptr<optim::adam<T, D>> adam_;
+  std::unique_ptr<optim::ema<T, D>> ema_;  ///< null unless ema_decay > 0
   objective::maximum_likelihood<T, D> ml_;
   tensor_type data_batch_, samples_, coarse_scratch_;
   tensor<T> host_batch_;  // the loader's batch before its copy to the device
