@@ -153,6 +153,7 @@ class trainer {
     model_.sampling() = opt_.langevin;
     nn::initialize(model_.net(), opt_.seed);
     std::filesystem::create_directories(opt_.out_dir);
+    measure_pass_costs();
     begin_stage(0, 0, 0, 0);
   }
 
@@ -332,6 +333,35 @@ class trainer {
     return last_checkpoint_.empty() ? std::string("none written yet") : last_checkpoint_.string();
   }
 
+  /// Seconds per image of one forward + input-gradient pass of every
+  /// level's energy, timed once on host devices (a second or less): the ETA
+  /// weighs the stages by them.  Multiply-adds alone underrate the small
+  /// levels, whose passes are mostly per-layer overhead: by them the `hour`
+  /// preset's first ETA read 52 minutes for a 29-minute run.  The input
+  /// comes from a stream of its own and the passes change no parameter or
+  /// buffer, so training is the same with or without them.
+  void measure_pass_costs() {
+    if constexpr (pipeline_detail::on_host<D>) {
+      energy<T, D>& net = model_.net();
+      philox rng(opt_.seed, 0x7157);
+      for (int l = 0; l < opt_.net.levels(); ++l) {
+        const index_t r = opt_.net.resolution(l), b = opt_.stages[static_cast<std::size_t>(l)].batch;
+        tensor_type x(shape{b, opt_.net.image_channels, r, r}), ones(shape{b, 1}, T(1));
+        rng.fill_uniform<T>(x.span(), T(-1), T(1));
+        net.set_stage(l, T(1));
+        double best = 0;
+        for (int rep = 0; rep < 2; ++rep) {  // the first pass also allocates
+          const auto t0 = clock::now();
+          net.forward(x);
+          net.backward(ones, grad::input);
+          const double sec = std::chrono::duration<double>(clock::now() - t0).count();
+          best = rep == 0 ? sec : std::min(best, sec);
+        }
+        pass_cost_.push_back(best / double(b));
+      }
+    }
+  }
+
   void begin_stage(int s, long long images, std::uint64_t epoch, index_t position) {
     stage_ = s;
     images_ = images;
@@ -381,15 +411,17 @@ class trainer {
     const stage_plan& plan = opt_.stages[static_cast<std::size_t>(s)];
     const auto& st = ml_.last();
     // ETA: the remaining images of every stage, weighted by their cost
-    // relative to the current one: multiply-adds of the stage's energy times
-    // its Langevin steps plus one update, and with multistage chains the
-    // steps of every earlier stage's snapshot (the measured throughput in
-    // multiply-adds per second is nearly the same at every stage).
+    // relative to the current one: the cost of a pass of the stage's energy
+    // (measured, or its multiply-adds on a device) times its Langevin steps
+    // plus the update (about three passes), and with multistage chains the
+    // steps of every earlier stage's snapshot.  The measured rate of the
+    // current stage turns it into time.
     auto cost = [&](int l) {
       auto steps = [&](int k) { return double(opt_.stages[static_cast<std::size_t>(k)].langevin_steps); };
-      double c = opt_.net.macs(l) * (steps(l) + 1);
+      auto pass = [&](int k) { return pass_cost_.empty() ? opt_.net.macs(k) : pass_cost_[static_cast<std::size_t>(k)]; };
+      double c = pass(l) * (steps(l) + 3);
       if (opt_.start == chain_start::multistage)
-        for (int k = 0; k < l; ++k) c += opt_.net.macs(k) * steps(k);
+        for (int k = 0; k < l; ++k) c += pass(k) * steps(k);
       return c;
     };
     double remaining = 0;
@@ -427,6 +459,7 @@ class trainer {
   std::int64_t step_ = 0;
   bool finished_ = false;
   double rate_ = 0;
+  std::vector<double> pass_cost_;  ///< seconds per image and pass, per level (host only)
   clock::time_point stage_start_;
   std::filesystem::path last_checkpoint_;
 };
