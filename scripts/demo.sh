@@ -7,7 +7,7 @@
 #   3. denoising (PSNR before/after), inpainting, out-of-distribution AUROC;
 #   4. the evaluation tool on the samples and its baselines (when built);
 #   5. image-to-image translation (sneakers -> ankle boots) with saliency maps.
-# Everything lands in out/cf_ebm/ (override with OUT=...).  About five
+# Everything lands in out/cf_ebm/ (override with OUT=...).  About ten
 # minutes on 2 cores after the build with the default PRESET=demo;
 # PRESET=hour (about 30 minutes of training) beats the evaluation tool's
 # PCA-50 baseline and reaches the OOD aim; see docs/cf-ebm.md.
@@ -47,7 +47,7 @@ echo "== 5. translation: a target-domain EBM (ankle boots), sampled from sneaker
 boots="$out/boots"
 resume=()
 [[ -f "$boots/checkpoint.ebm" && "${RESUME:-1}" == 1 ]] && resume=(--resume)
-"$bin/ebm_cf_ebm" train --preset demo --c 8 --classes 9 --images-scale 0.4 --out "$boots" "${resume[@]}" | tail -n 3
+"$bin/ebm_cf_ebm" train --preset quick --c 8 --classes 9 --images-scale 0.4 --out "$boots" "${resume[@]}" | tail -n 3
 "$bin/ebm_cf_ebm" translate --checkpoint "$boots/checkpoint.ebm" --source-classes 7 --out "$out"
 
 echo "== done in $(( ($(date +%s) - start) / 60 )) min; pictures and numbers in $out/"

@@ -1,6 +1,6 @@
 // CF-EBM on real images: coarse-to-fine training and its applications.
 //
-//   ebm_cf_ebm train     [--preset demo|hour|wide|paper] [--out DIR] [--resume] ...
+//   ebm_cf_ebm train     [--preset demo|quick|hour|wide|paper] [--out DIR] [--resume] ...
 //   ebm_cf_ebm generate  --checkpoint F [--mode fine|chain] [--n 64] [--samples-out F.idx]
 //   ebm_cf_ebm denoise   --checkpoint F [--sigma 0.3] [--method posterior|refine]
 //   ebm_cf_ebm inpaint   --checkpoint F [--completions 6]
@@ -33,9 +33,10 @@ data (train, denoise, inpaint, ood, translate)
   --classes LIST      Fashion-MNIST classes to use, e.g. 9 or 7,9 (default: all)
 
 train
-  --preset NAME       demo (about 3 minutes of training on 2 cores, default), hour (about 30 minutes, c = 16,
-                      appendix A.2's schedule at 80% of its images), wide (about 35 minutes, c = 32, fewer
-                      images), or paper (appendix A.2 exactly: c = 32, chains from noise)
+  --preset NAME       demo (about 7 minutes of training on 2 cores, default; hour's schedule with a quarter of
+                      its images), quick (about 3 minutes), hour (about 30 minutes, c = 16, appendix A.2's
+                      schedule at 80% of its images), wide (about 35 minutes, c = 32, fewer images), or paper
+                      (appendix A.2 exactly: c = 32, chains from noise)
   --out DIR           output directory (default cf_ebm_out)
   --c N               channel multiplier (default from the preset)
   --images-scale X    multiply every stage's image count by X
