@@ -30,7 +30,7 @@ ebm::data::image_dataset<float> load_images(const options& o, bool train);
 /// Parses "--classes 7,9" into labels (empty: all).
 std::vector<int> parse_classes(const std::string& s);
 
-/// Training options for a preset name ("demo", "hour", "paper").
+/// Training options for a preset name ("demo", "quick", "hour", "wide", "paper").
 ebm::cf_ebm::train_options preset(const std::string& name, int channels);
 
 int cmd_train(const options& o);
