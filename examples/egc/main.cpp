@@ -36,7 +36,7 @@ const char* usage = R"(usage: ebm_egc COMMAND [options]
 
 commands
   train      train an EGC model (or, with --mode classifier, a plain classifier of the same network)
-  classify   test-set accuracy and confusion matrix; per-image logits and energies as CSV
+  classify   test-set accuracy, confusion matrix and denoising loss; per-image logits and energies as CSV
   sample     DDIM with classifier guidance from the same network: a grid with one row per class,
              samples (and labels) as IDX files, and a row interpolating between two noises
   inpaint    RePaint completions of test images with the centre (or the right half) masked
@@ -50,6 +50,8 @@ train
   --mode M            egc (default), unsupervised (labels latent), classifier (cross-entropy only, t = 0)
   --out DIR           output directory (default egc_out)
   --steps N --batch N --lr X --channels N --gamma X --smoothing X --ema X   override the preset
+  --low-t X           share of each batch with t drawn from [0, --low-t-steps N) (default 100) instead of
+                      the whole schedule; the Fisher term is importance-weighted back (default 0)
   --resnet            the plain ResNet variant instead of the UNet
   --seed N --threads N --checkpoint-every N (steps; a guided sample grid is drawn at each, default 500)
   --device cpu|cuda   where to train (cuda: network, loss, Adam and the average on the GPU; needs a build with CUDA)
@@ -104,6 +106,8 @@ int cmd_train(const options& o) {
   t.net.channels = static_cast<int>(o.integer("--channels", t.net.channels));
   t.loss.gamma = o.real("--gamma", t.loss.gamma);
   t.loss.label_smoothing = o.real("--smoothing", t.loss.label_smoothing);
+  t.loss.low_t_fraction = o.real("--low-t", t.loss.low_t_fraction);
+  t.loss.low_t_steps = static_cast<int>(o.integer("--low-t-steps", t.loss.low_t_steps));
   t.ema_decay = o.real("--ema", t.ema_decay);
   t.net.unet = !o.flag("--resnet");
   t.seed = static_cast<std::uint64_t>(o.integer("--seed", 1));
@@ -117,8 +121,9 @@ int cmd_train(const options& o) {
 
   std::cout << "EGC (" << to_string(t.kind) << ") on " << data.size() << " Fashion-MNIST images, "
             << (t.net.unet ? "UNet" : "ResNet") << " c = " << t.net.channels << ", " << t.steps << " steps of "
-            << t.batch << ", lr " << t.lr << ", gamma " << t.loss.gamma << ", device " << device << " -> "
-            << t.out_dir.string() << std::endl;
+            << t.batch << ", lr " << t.lr << ", gamma " << t.loss.gamma
+            << (t.loss.low_t_fraction > 0 ? ", low-t " + std::to_string(t.loss.low_t_fraction) : std::string())
+            << ", device " << device << " -> " << t.out_dir.string() << std::endl;
   if (device == "cuda") {
 #if defined(EBM_EXAMPLE_CUDA)
     return train_cuda(t, data, resume, grid_steps);
@@ -148,11 +153,30 @@ int cmd_classify(const options& o) {
   tensor x;
   std::vector<int> labels;
   const index_t batch = 250;
+  // The generative side on the same images: the Fisher (denoising) loss at
+  // uniform t with fixed noise, the objective's first term without importance
+  // weights, so checkpoints trained differently compare on one number.
+  const bool denoising = m.kind != ebm::egc::mode::classifier;
+  ebm::objective::egc_options fo;
+  fo.target = m.target;
+  fo.gamma = 0;
+  ebm::objective::egc_loss<float> fisher(m.schedule, fo);
+  ebm::philox noise_rng(1, 11);
+  double fisher_sum = 0;
+  std::vector<int> ts;
+  tensor eps;
   for (index_t first = 0; first < n; first += batch) {
     const index_t b = std::min(batch, n - first);
     std::vector<index_t> idx(static_cast<std::size_t>(b));
     for (index_t i = 0; i < b; ++i) idx[std::size_t(i)] = first + i;
     test.batch(idx, x, 0, &labels);
+    if (denoising) {
+      ts.resize(std::size_t(b));
+      for (auto& t : ts) t = int(noise_rng.uniform_int(std::uint64_t(m.schedule.steps())));
+      eps.resize(x.shape());
+      noise_rng.fill_normal<float>(eps.span());
+      fisher_sum += double(b) * double(fisher(*m.net, x, {}, ts, eps, 1.0f, false));
+    }
     const tensor& z = m.net->classify(x, 0);
     const tensor energies = m.net->forward(x);  // same forward (t = 0): energy head
     for (index_t i = 0; i < b; ++i) {
@@ -168,6 +192,9 @@ int cmd_classify(const options& o) {
   }
   const double acc = double(correct) / double(n);
   std::cout << "test accuracy " << std::fixed << std::setprecision(2) << 100 * acc << "% on " << n << " images\n";
+  if (denoising)
+    std::cout << "test denoising loss (Fisher term at uniform t, fixed noise) " << std::setprecision(5)
+              << fisher_sum / double(n) << std::setprecision(2) << "\n";
   std::ofstream cm(out / "confusion.csv");
   std::cout << "confusion matrix (rows: true class, columns: predicted)\n";
   for (int a = 0; a < K; ++a) {

@@ -163,16 +163,21 @@ void check_egc_loss(double tolerance) {
   struct variant {
     bool unet, labels;
     objective::fisher_target target;
+    double low_t = 0;  // low_t_fraction: importance-weighted Fisher terms
   };
   for (variant v : {variant{true, false, objective::fisher_target::noise_unscaled},
                     variant{true, true, objective::fisher_target::noise},
-                    variant{false, false, objective::fisher_target::score}}) {
+                    variant{false, false, objective::fisher_target::score},
+                    variant{true, false, objective::fisher_target::noise_unscaled, 0.5}}) {
     CAPTURE(v.unet);
     CAPTURE(v.labels);
     CAPTURE(int(v.target));
+    CAPTURE(v.low_t);
     egc_twins<T> m(tiny(v.unet, v.labels));
     objective::egc_options opt;
     opt.target = v.target;
+    opt.low_t_fraction = v.low_t;
+    opt.low_t_steps = 20;
     opt.gamma = 0.5;  // a classification part that shows in the gradients
     opt.label_drop = 0.3;
     opt.mean_over_features = v.unet;

@@ -142,3 +142,103 @@ TEST_CASE("egc objective: unsupervised loss is the Fisher term alone; label erro
   const std::vector<int> one{0};
   CHECK_THROWS_WITH_AS(loss(m, x0, one, t, eps), doctest::Contains("1 labels for a batch of 2"), ebm::error);
 }
+
+TEST_CASE("egc objective: low-noise timestep draws, with the Fisher term importance-weighted back to uniform t") {
+  const int steps = 100;
+  objective::egc_options opt;
+  opt.low_t_fraction = 0.5;
+  opt.low_t_steps = 10;
+  objective::egc_loss<double> loss(noise_schedule::linear(steps), opt);
+
+  // p_drawn(t) · w(t) = 1/T at every t: the weighted Fisher term's expectation
+  // is the uniform-t one.
+  for (int t = 0; t < steps; ++t) {
+    const double p =
+        (1 - opt.low_t_fraction) / steps + (t < opt.low_t_steps ? opt.low_t_fraction / opt.low_t_steps : 0);
+    CHECK(p * loss.fisher_weight(t) == doctest::Approx(1.0 / steps));
+  }
+
+  egc::model<double> m(tiny(true));
+  nn::initialize(m, 3);
+  tensor<double> x0(shape{64, 1, 8, 8});
+  philox data(5);
+  data.fill_uniform<double>(x0.span(), -1, 1);
+
+  SUBCASE("the share of low timesteps is p + (1 - p)·L/T") {
+    philox rng(21);
+    index_t low = 0, total = 0;
+    for (int call = 0; call < 20; ++call) {
+      loss(m, x0, {}, rng);
+      const tensor<double>& t = loss.timesteps();
+      for (index_t i = 0; i < t.size(); ++i) {
+        CHECK(t[i] >= 0);
+        CHECK(t[i] < steps);
+        low += t[i] < opt.low_t_steps;
+        ++total;
+      }
+    }
+    // 1280 draws of a share 0.55: standard deviation 0.014, so ±0.05 is 3.6σ.
+    CHECK(double(low) / double(total) == doctest::Approx(0.55).epsilon(0.05 / 0.55));
+  }
+
+  SUBCASE("with low_t_fraction = 0 the draws are the uniform ones, from the same random stream") {
+    objective::egc_loss<double> plain(noise_schedule::linear(steps));
+    philox rng(21), replay(21);
+    plain(m, x0, {}, rng);
+    for (index_t i = 0; i < 64; ++i) CHECK(plain.timesteps()[i] == double(replay.uniform_int(steps)));
+  }
+
+  SUBCASE("the batch's Fisher term is the weighted mean of the per-sample ones") {
+    tensor<double> two(shape{2, 1, 8, 8}), eps(shape{2, 1, 8, 8});
+    philox rng(8);
+    rng.fill_uniform<double>(two.span(), -1, 1);
+    rng.fill_normal<double>(eps.span());
+    const std::vector<int> t{3, 60};  // one low, one high
+    objective::egc_loss<double> plain(noise_schedule::linear(steps));
+    double f[2];
+    for (index_t i = 0; i < 2; ++i) {
+      tensor<double> xi(shape{1, 1, 8, 8}), ei(shape{1, 1, 8, 8});
+      std::copy_n(two.data() + i * 64, 64, xi.data());
+      std::copy_n(eps.data() + i * 64, 64, ei.data());
+      const std::vector<int> ti{t[static_cast<std::size_t>(i)]};
+      plain(m, xi, {}, ti, ei, 1.0, false);
+      f[i] = plain.fisher();
+    }
+    const double l = loss(m, two, {}, t, eps, 1.0, false);
+    CHECK(loss.fisher_weight(3) == doctest::Approx(1 / 5.5));
+    CHECK(loss.fisher_weight(60) == doctest::Approx(2.0));
+    CHECK(l == doctest::Approx((f[0] / 5.5 + 2 * f[1]) / 2).epsilon(1e-12));
+  }
+
+  SUBCASE("the weighted loss's gradient matches finite differences") {
+    egc::config c = tiny(true);
+    c.channels = 2;
+    c.groups = 1;
+    egc::model<double> small(c);
+    nn::initialize(small, 11);
+    opt.gamma = 0.5;
+    objective::egc_loss<double> weighted(noise_schedule::linear(steps), opt);
+    tensor<double> xs(shape{3, 1, 8, 8}), eps(shape{3, 1, 8, 8});
+    philox rng(7);
+    rng.fill_uniform<double>(xs.span(), -1, 1);
+    rng.fill_normal<double>(eps.span());
+    const std::vector<int> labels{0, 1, 2};
+    const std::vector<int> t{2, 9, 70};
+    auto err = test::compare_with_finite_differences<egc::model<double>>(
+        small, [&](egc::model<double>& net) { weighted(net, xs, labels, t, eps); },
+        [&](egc::model<double>& net) { return double(weighted(net, xs, labels, t, eps, 1.0, false)); });
+    INFO("worst: " << err.worst << ", scale " << err.scale);
+    CHECK(err.max_relative < 1e-5);
+  }
+
+  SUBCASE("bad settings are named") {
+    objective::egc_options bad;
+    bad.low_t_fraction = 1;
+    CHECK_THROWS_WITH_AS(objective::egc_loss<double>(noise_schedule::linear(steps), bad),
+                         doctest::Contains("low_t_fraction must be in [0, 1)"), ebm::error);
+    bad.low_t_fraction = 0.5;
+    bad.low_t_steps = 101;
+    CHECK_THROWS_WITH_AS(objective::egc_loss<double>(noise_schedule::linear(steps), bad),
+                         doctest::Contains("low_t_steps must be in [1, 100]"), ebm::error);
+  }
+}

@@ -4,9 +4,11 @@
 //
 //   L = Fisher(x_t) + γ · (1/N) Σ_{i labelled} √ᾱ(t_i) · CE_smooth(z(x_t)_i, y_i)
 //
-// with t_i uniform over the schedule, x_t = √ᾱ x0 + σ ε, the Fisher residual
-// r = a ∇ₓE − b ε of objective/denoising_fisher.hpp (default: Algorithm 1's
-// unit-noise target, a = b = 1) averaged over features and batch,
+// with t_i uniform over the schedule (or, with low_t_fraction, partly drawn
+// from its low-noise end, the Fisher term importance-weighted back),
+// x_t = √ᾱ x0 + σ ε, the Fisher residual r = a ∇ₓE − b ε of
+// objective/denoising_fisher.hpp (default: Algorithm 1's unit-noise target,
+// a = b = 1) averaged over features and batch,
 // Fisher = (1/N) Σ_i (1/D) ‖r_i‖² (the released code's mean-squared error),
 // and z the attention-pooled logits of the same forward pass.  Label
 // smoothing 0.2 and γ = 0.005 are the paper's defaults.  A fraction of the
@@ -47,6 +49,15 @@ struct egc_options {
   bool sqrt_alpha_bar_weight = true;  ///< weight each sample's CE by √ᾱ(t)
   double label_drop = 0.1;          ///< probability of replacing a label by the null label
   bool mean_over_features = true;   ///< Fisher residual averaged (true) or ½-summed over features
+  /// Share of the batch whose t is drawn from the low-noise end [0, low_t_steps)
+  /// instead of the whole schedule (0: Algorithm 1's uniform t).  The Fisher
+  /// term of each sample is importance-weighted by p_uniform(t) / p_drawn(t),
+  /// so its expectation stays the uniform-t Fisher divergence; the
+  /// cross-entropy is not reweighted, so the classifier sees more nearly
+  /// clean images (at uniform t, only ~10% of a linear-schedule batch has
+  /// ᾱ > 0.9).  Not in the paper: a lever for short training runs.
+  double low_t_fraction = 0;
+  int low_t_steps = 100;            ///< the low-noise range's size (timesteps; read when low_t_fraction > 0)
 };
 
 template <class T = float, class D = cpu>
@@ -61,6 +72,11 @@ class egc_loss {
                 "egc_loss: label smoothing must be in [0, 1), got ", opt_.label_smoothing);
     EBM_REQUIRE(opt_.label_drop >= 0 && opt_.label_drop <= 1, "egc_loss: label_drop must be in [0, 1], got ",
                 opt_.label_drop);
+    EBM_REQUIRE(opt_.low_t_fraction >= 0 && opt_.low_t_fraction < 1,
+                "egc_loss: low_t_fraction must be in [0, 1), got ", opt_.low_t_fraction);
+    EBM_REQUIRE(opt_.low_t_fraction == 0 || (opt_.low_t_steps >= 1 && opt_.low_t_steps <= sched_.steps()),
+                "egc_loss: low_t_steps must be in [1, ", sched_.steps(), "] (the schedule's steps), got ",
+                opt_.low_t_steps);
   }
 
   const noise_schedule& schedule() const { return sched_; }
@@ -74,7 +90,12 @@ class egc_loss {
     const index_t n = x0.extent(0);
     tensor<T, cpu>& th = ebm::detail::host_side(t_, t_host_);
     th.resize(shape{n});
-    for (index_t i = 0; i < n; ++i) th[i] = T(rng.uniform_int(static_cast<std::uint64_t>(sched_.steps())));
+    for (index_t i = 0; i < n; ++i) {
+      // With low_t_fraction = 0 no extra draw is made: the stream (and every
+      // run and checkpoint before the option existed) is unchanged.
+      const bool low = opt_.low_t_fraction > 0 && rng.uniform() < opt_.low_t_fraction;
+      th[i] = T(rng.uniform_int(static_cast<std::uint64_t>(low ? opt_.low_t_steps : sched_.steps())));
+    }
     ebm::detail::publish(t_host_, t_, x0);
     ebm::detail::bind_like(eps_, x0);
     eps_.resize(x0.shape());
@@ -116,6 +137,14 @@ class egc_loss {
   double accuracy() const { return accuracy_; }
   const tensor_type& noised() const { return xt_; }
   const tensor_type& timesteps() const { return t_; }
+  /// The Fisher term's importance weight at timestep t: p_uniform(t) / p_drawn(t)
+  /// (1 for every t when low_t_fraction = 0).
+  double fisher_weight(int t) const {
+    const double p = opt_.low_t_fraction;
+    if (p == 0) return 1.0;
+    const double low = t < opt_.low_t_steps ? p * double(sched_.steps()) / double(opt_.low_t_steps) : 0.0;
+    return 1.0 / ((1 - p) + low);
+  }
 
  private:
   static constexpr bool on_host = std::is_same_v<D, cpu>;
@@ -129,12 +158,14 @@ class egc_loss {
 
   /// Per-sample coefficients for both paths, one row of coef_host_ each (in
   /// T): √ᾱ_t, σ_t, the residual's a and b (r = a·∇E − b·ε) and the tangent
-  /// direction's scale weight·2·norm·a; the CE weights (√ᾱ_t or 1) in w_ce_.
+  /// direction's scale weight·2·norm·a·w_F; the CE weights (√ᾱ_t or 1) in
+  /// w_ce_, the Fisher importance weights w_F in w_fisher_.
   void coefficients(index_t n, T weight, double norm) {
     const tensor<T, cpu>& t = ebm::detail::host_side(t_, t_host_);
     coef_host_.resize(shape{5, n});
     T* c = coef_host_.data();
     w_ce_.assign(static_cast<std::size_t>(n), 0.0);
+    w_fisher_.assign(static_cast<std::size_t>(n), 1.0);
     for (index_t i = 0; i < n; ++i) {
       const int ti = static_cast<int>(t[i]);
       const T c0 = T(sched_.sqrt_alpha_bar(ti)), sigma = T(sched_.sigma(ti));
@@ -144,8 +175,10 @@ class egc_loss {
       c[n + i] = sigma;
       c[2 * n + i] = T(a);
       c[3 * n + i] = T(b);
-      c[4 * n + i] = T(double(weight) * 2 * norm * a);
+      const double wf = fisher_weight(ti);
+      c[4 * n + i] = T(double(weight) * 2 * norm * a * wf);
       w_ce_[static_cast<std::size_t>(i)] = opt_.sqrt_alpha_bar_weight ? double(c0) : 1.0;
+      w_fisher_[static_cast<std::size_t>(i)] = wf;
     }
   }
 
@@ -207,7 +240,7 @@ class egc_loss {
         sq += double(r) * double(r);
         v_[j] = scale * r;
       }
-      fisher += norm * sq;
+      fisher += norm * w_fisher_[static_cast<std::size_t>(i)] * sq;
     }
     fisher_ = fisher;
 
@@ -316,7 +349,7 @@ class egc_loss {
 
     copy(sums_, sums_host_);  // waits for the passes queued before it
     double fisher = 0;
-    for (index_t i = 0; i < n; ++i) fisher += norm * sums_host_[i];
+    for (index_t i = 0; i < n; ++i) fisher += norm * w_fisher_[static_cast<std::size_t>(i)] * sums_host_[i];
     fisher_ = fisher;
     ce_ = 0;
     accuracy_ = 0;
@@ -342,7 +375,7 @@ class egc_loss {
   // weights.  Device runs only: the host staging of t, labels and CE factors,
   // their device copies, and the per-sample sums.
   tensor<T, cpu> coef_host_, t_host_;
-  std::vector<double> w_ce_;
+  std::vector<double> w_ce_, w_fisher_;
   tensor<int, cpu> labels_host_;
   tensor<double, cpu> pre_host_, sums_host_;
   tensor_type coef_;

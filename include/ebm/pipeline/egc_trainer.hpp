@@ -222,6 +222,9 @@ class trainer {
     ck.set_meta("egc.schedule", opt_.schedule == noise_schedule::kind::linear ? "linear" : "cosine");
     ck.set_meta("egc.timesteps", opt_.timesteps);
     ck.set_meta("egc.target", static_cast<int>(opt_.loss.target));
+    ck.set_meta("egc.gamma", opt_.loss.gamma);  // the loss's settings, for the record (not checked on resume)
+    ck.set_meta("egc.low_t_fraction", opt_.loss.low_t_fraction);
+    ck.set_meta("egc.low_t_steps", opt_.loss.low_t_steps);
     save_config(ck, opt_.net);
     io::save_params(ck, model_, "model");
     io::save_state(ck, *ema_, "ema");
