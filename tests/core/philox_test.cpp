@@ -82,3 +82,24 @@ TEST_CASE("philox: moments of uniform and normal draws") {
   }
   CHECK(std::abs(s / 20000 - 4.5) < 0.1);
 }
+
+TEST_CASE("philox: fill_normal in pieces (fill_normal_at) equals one fill, bit for bit, in float and double") {
+  auto check = [](auto zero) {
+    using T = decltype(zero);
+    ebm::philox g(5, 2);
+    g.set_offset(3);
+    const ebm::philox start = g;
+    std::vector<T> all(23);
+    g.fill_normal<T>(all, T(0.5), T(2));
+    CHECK(g.offset() == 3 + ebm::philox::normal_blocks<T>(23));
+    // Pieces that start and end inside blocks, in any order.
+    for (auto [first, len] : {std::pair<int, int>{0, 23}, {0, 1}, {1, 6}, {7, 9}, {13, 10}, {22, 1}}) {
+      std::vector<T> part(static_cast<std::size_t>(len));
+      start.fill_normal_at<T>(part, static_cast<std::uint64_t>(first), T(0.5), T(2));
+      for (int i = 0; i < len; ++i) CHECK(part[std::size_t(i)] == all[std::size_t(first + i)]);
+    }
+    CHECK(start.offset() == 3);  // fill_normal_at does not advance
+  };
+  check(0.0f);
+  check(0.0);
+}

@@ -135,12 +135,22 @@ class philox {
   /// Normal with the given mean and standard deviation.
   template <class T>
   void fill_normal(std::span<T> out, T mean = T(0), T stddev = T(1)) {
+    fill_normal_at(out, 0, mean, stddev);
+    advance(normal_blocks<T>(out.size()));
+  }
+  /// Elements [first, first + out.size()) of what fill_normal would draw from
+  /// the current state, without advancing.  Pieces of one fill computed
+  /// separately (one per thread, say) give fill_normal's numbers bit for bit.
+  template <class T>
+  void fill_normal_at(std::span<T> out, std::uint64_t first, T mean = T(0), T stddev = T(1)) const {
     const std::uint64_t n = out.size();
+    if (n == 0) return;
+    constexpr std::uint64_t lanes = sizeof(T) == 4 ? 4 : 2;
     constexpr double two_pi = 6.283185307179586;
-    if constexpr (sizeof(T) == 4) {
-      for (std::uint64_t i = 0; i < n; i += 4) {
-        const auto b = block(i / 4);
-        float z[4];
+    for (std::uint64_t blk = first / lanes; blk * lanes < first + n; ++blk) {
+      const auto b = block(blk);
+      T z[lanes];
+      if constexpr (sizeof(T) == 4) {
         for (int p = 0; p < 2; ++p) {
           const float u1 = detail::u01_open_float(b.v[2 * p]);
           const float u2 = detail::u01_open_float(b.v[2 * p + 1]);
@@ -148,20 +158,23 @@ class philox {
           z[2 * p] = r * std::cos(float(two_pi) * u2);
           z[2 * p + 1] = r * std::sin(float(two_pi) * u2);
         }
-        for (std::uint64_t l = 0; l < 4 && i + l < n; ++l) out[i + l] = mean + stddev * z[l];
-      }
-      advance((n + 3) / 4);
-    } else {
-      for (std::uint64_t i = 0; i < n; i += 2) {
-        const auto b = block(i / 2);
+      } else {
         const double u1 = detail::u01_open_double(b.v[0], b.v[1]);
         const double u2 = detail::u01_open_double(b.v[2], b.v[3]);
         const double r = std::sqrt(-2.0 * std::log(u1));
-        const double z[2] = {r * std::cos(two_pi * u2), r * std::sin(two_pi * u2)};
-        for (std::uint64_t l = 0; l < 2 && i + l < n; ++l) out[i + l] = mean + stddev * T(z[l]);
+        z[0] = T(r * std::cos(two_pi * u2));
+        z[1] = T(r * std::sin(two_pi * u2));
       }
-      advance((n + 1) / 2);
+      for (std::uint64_t l = 0; l < lanes; ++l) {
+        const std::uint64_t k = blk * lanes + l;
+        if (k >= first && k < first + n) out[k - first] = mean + stddev * z[l];
+      }
     }
+  }
+  /// Blocks one fill_normal of n elements of T consumes.
+  template <class T>
+  static constexpr std::uint64_t normal_blocks(std::uint64_t n) {
+    return sizeof(T) == 4 ? (n + 3) / 4 : (n + 1) / 2;
   }
 
  private:

@@ -116,6 +116,7 @@ class energy {
   }
 
   const config& cfg() const { return cfg_; }
+  const D& device() const { return dev_; }
   int levels() const { return cfg_.levels(); }
   int stage() const { return stage_; }
   T beta() const { return beta_; }

@@ -2,6 +2,8 @@
 // network_energy<Net>: adapts a block whose output is one number per sample
 // ([N, 1] or [N]) to the energy concept.  It refers to the network (does not
 // own it), so a trainer and a sampler can share one model.
+#include <concepts>
+
 #include "../nn/layer.hpp"
 #include "concept.hpp"
 
@@ -19,6 +21,13 @@ class network_energy {
   explicit network_energy(Net& net) : net_(&net) {}
 
   Net& network() { return *net_; }
+  /// The network's device, when it names one (samplers run their own loops
+  /// on its thread pool).
+  device_type device() const
+    requires requires(const Net& n) { { n.device() } -> std::convertible_to<device_type>; }
+  {
+    return net_->device();
+  }
 
   const tensor_type& energy(const tensor_type& x) {
     const tensor_type& y = net_->forward(x);

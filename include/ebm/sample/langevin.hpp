@@ -44,6 +44,7 @@
 // one fill_normal would draw at the same generator state, so a device chain
 // follows the host chain with the same seed up to rounding.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <type_traits>
@@ -127,42 +128,55 @@ class langevin {
     const auto& e = energy.energy_and_grad(x, g_);
     require_same_shape(x.shape(), g_.shape(), "langevin (gradient)");
     noise_buf_.resize(x.shape());
-    rng.fill_normal(noise_buf_.span());
+    const philox noise = rng;  // this step's draws: one fill_normal of x.size(), split by chains below
+    rng.advance(noise_blocks(x.size()));
 
+    // Chains are independent: the noise and the update run over the pool in
+    // chunks of chains (serial, they cost a few percent of a step on 2 threads
+    // and more on many).  Each chunk draws its own part of the fill, so the
+    // numbers do not depend on the thread count.
     const index_t n = x.extent(0), per = x.shape().sample_size();
-    index_t clipped = 0;
-    for (index_t c = 0; c < n; ++c) {
-      const index_t b = c * per;
-      T scale = half;
-      if (max_grad_norm_ > T(0)) {
-        const double norm = std::sqrt(detail::sample_sq_norm(g_.data(), b, per, m));
-        if (norm > double(max_grad_norm_)) {
-          scale = static_cast<T>(double(half) * double(max_grad_norm_) / norm);
-          ++clipped;
+    std::atomic<index_t> clipped{0};
+    const index_t grain = std::max<index_t>(1, (index_t(1) << 14) / std::max<index_t>(1, per));  // ≥ 16k entries
+    detail::host_device_of(energy).parallel_for(n, grain, [&](index_t first, index_t last) {
+      T* z = noise_buf_.data() + first * per;
+      noise.fill_normal_at(std::span<T>(z, static_cast<std::size_t>((last - first) * per)),
+                           static_cast<std::uint64_t>(first * per));
+      index_t local = 0;
+      for (index_t c = first; c < last; ++c) {
+        const index_t b = c * per;
+        T scale = half;
+        if (max_grad_norm_ > T(0)) {
+          const double norm = std::sqrt(detail::sample_sq_norm(g_.data(), b, per, m));
+          if (norm > double(max_grad_norm_)) {
+            scale = static_cast<T>(double(half) * double(max_grad_norm_) / norm);
+            ++local;
+          }
+        }
+        T* xc = x.data() + b;
+        const T* gc = g_.data() + b;
+        const T* zc = noise_buf_.data() + b;
+        if (m.empty()) {
+          for (index_t j = 0; j < per; ++j) xc[j] = xc[j] - scale * gc[j] + sd * zc[j];
+          if (clamp_)
+            for (index_t j = 0; j < per; ++j) xc[j] = std::clamp(xc[j], lo_, hi_);
+        } else {
+          for (index_t j = 0; j < per; ++j) {
+            if (!m.active(b + j)) continue;
+            const T v = xc[j] - scale * gc[j] + sd * zc[j];
+            xc[j] = clamp_ ? std::clamp(v, lo_, hi_) : v;
+          }
         }
       }
-      T* xc = x.data() + b;
-      const T* gc = g_.data() + b;
-      const T* zc = noise_buf_.data() + b;
-      if (m.empty()) {
-        for (index_t j = 0; j < per; ++j) xc[j] = xc[j] - scale * gc[j] + sd * zc[j];
-        if (clamp_)
-          for (index_t j = 0; j < per; ++j) xc[j] = std::clamp(xc[j], lo_, hi_);
-      } else {
-        for (index_t j = 0; j < per; ++j) {
-          if (!m.active(b + j)) continue;
-          const T v = xc[j] - scale * gc[j] + sd * zc[j];
-          xc[j] = clamp_ ? std::clamp(v, lo_, hi_) : v;
-        }
-      }
-    }
+      clipped += local;
+    });
     if (!detail::all_finite(e.data(), e.size()))
       for (index_t c = 0; c < n; ++c)
         if (!std::isfinite(e[c]))
           throw error(detail::concat("langevin: chain ", c, " has a non-finite energy (", e[c], ") at step ", t,
                                      " of ", steps, " (steps counted from 0)"));
     detail::require_finite_chains("langevin", x, t, steps, "the state");
-    return clipped;
+    return clipped.load();
   }
 
   template <class E, class D>
@@ -191,10 +205,7 @@ class langevin {
     return r.clipped;
   }
   /// Philox blocks one fill_normal of n elements of T consumes.
-  static std::uint64_t noise_blocks(index_t n) {
-    constexpr index_t lanes = sizeof(T) == 4 ? 4 : 2;
-    return static_cast<std::uint64_t>((n + lanes - 1) / lanes);
-  }
+  static std::uint64_t noise_blocks(index_t n) { return philox::normal_blocks<T>(static_cast<std::uint64_t>(n)); }
 
   StepPolicy step_;
   NoisePolicy noise_;

@@ -12,6 +12,7 @@
 
 #include "../../core/error.hpp"
 #include "../../core/tensor.hpp"
+#include "../../device/cpu/device.hpp"
 #include "../../energy/concept.hpp"
 
 namespace ebm::detail {
@@ -60,6 +61,16 @@ void require_finite_chains(const char* who, const tensor<T>& x, int step, int st
 
 /// Requirements every gradient-based sampler puts on an energy, as readable
 /// static_asserts.  D is the device of the chains' tensors.
+/// The host device whose pool a sampler's own loops use: the energy's, when
+/// it names one (a network built on cpu(k)), else the process-wide default.
+template <class E>
+cpu host_device_of(const E& energy) {
+  if constexpr (requires { { energy.device() } -> std::convertible_to<cpu>; })
+    return energy.device();
+  else
+    return cpu{};
+}
+
 template <class E, class T, class D = cpu>
 constexpr void check_energy_for_sampler() {
   static_assert(energy_function<E>,
