@@ -16,6 +16,17 @@ double variance_about_zero(const tensor<double>& x) {
   return s / static_cast<double>(x.size());
 }
 
+// e_i = |x_i|^2 / 2 for each chain i.
+void half_squares(const tensor<double>& x, tensor<double>& e) {
+  const index_t n = x.extent(0), per = x.shape().sample_size();
+  e.resize(shape{n});
+  for (index_t i = 0; i < n; ++i) {
+    double s = 0;
+    for (index_t j = 0; j < per; ++j) s += 0.5 * x[i * per + j] * x[i * per + j];
+    e[i] = s;
+  }
+}
+
 // E(x) = x^2/2 per coordinate, except that at one call the gradient of one
 // chain is poisoned (NaN) or its energy is.
 struct poisoned_energy {
@@ -27,13 +38,7 @@ struct poisoned_energy {
   int calls = 0;
   tensor<double> e;
   const tensor<double>& energy(const tensor<double>& x) {
-    const index_t n = x.extent(0), per = x.shape().sample_size();
-    e.resize(shape{n});
-    for (index_t i = 0; i < n; ++i) {
-      double s = 0;
-      for (index_t j = 0; j < per; ++j) s += 0.5 * x[i * per + j] * x[i * per + j];
-      e[i] = s;
-    }
+    half_squares(x, e);
     return e;
   }
   const tensor<double>& energy_and_grad(const tensor<double>& x, tensor<double>& g) {
@@ -214,13 +219,7 @@ struct gaussian_on_device {
   tensor<double> e;
   cpu device() const { return dev; }
   const tensor<double>& energy(const tensor<double>& x) {
-    const index_t n = x.extent(0), per = x.shape().sample_size();
-    e.resize(shape{n});
-    for (index_t i = 0; i < n; ++i) {
-      double s = 0;
-      for (index_t j = 0; j < per; ++j) s += 0.5 * x[i * per + j] * x[i * per + j];
-      e[i] = s;
-    }
+    half_squares(x, e);
     return e;
   }
   const tensor<double>& energy_and_grad(const tensor<double>& x, tensor<double>& g) {
