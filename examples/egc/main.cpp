@@ -52,6 +52,8 @@ train
   --steps N --batch N --lr X --channels N --gamma X --smoothing X --ema X   override the preset
   --low-t X           share of each batch with t drawn from [0, --low-t-steps N) (default 100) instead of
                       the whole schedule; the Fisher term is importance-weighted back (default 0)
+  --clean-ce W        also the cross-entropy of the clean batch (t = 0) with weight W, one more forward and
+                      backward per step (default 0)
   --resnet            the plain ResNet variant instead of the UNet
   --seed N --threads N --checkpoint-every N (steps; a guided sample grid is drawn at each, default 500)
   --device cpu|cuda   where to train (cuda: network, loss, Adam and the average on the GPU; needs a build with CUDA)
@@ -108,6 +110,7 @@ int cmd_train(const options& o) {
   t.loss.label_smoothing = o.real("--smoothing", t.loss.label_smoothing);
   t.loss.low_t_fraction = o.real("--low-t", t.loss.low_t_fraction);
   t.loss.low_t_steps = static_cast<int>(o.integer("--low-t-steps", t.loss.low_t_steps));
+  t.clean_ce_weight = o.real("--clean-ce", t.clean_ce_weight);
   t.ema_decay = o.real("--ema", t.ema_decay);
   t.net.unet = !o.flag("--resnet");
   t.seed = static_cast<std::uint64_t>(o.integer("--seed", 1));
@@ -123,6 +126,7 @@ int cmd_train(const options& o) {
             << (t.net.unet ? "UNet" : "ResNet") << " c = " << t.net.channels << ", " << t.steps << " steps of "
             << t.batch << ", lr " << t.lr << ", gamma " << t.loss.gamma
             << (t.loss.low_t_fraction > 0 ? ", low-t " + std::to_string(t.loss.low_t_fraction) : std::string())
+            << (t.clean_ce_weight > 0 ? ", clean-ce " + std::to_string(t.clean_ce_weight) : std::string())
             << ", device " << device << " -> " << t.out_dir.string() << std::endl;
   if (device == "cuda") {
 #if defined(EBM_EXAMPLE_CUDA)

@@ -140,3 +140,37 @@ TEST_CASE("egc trainer: the classifier learns the toy classes; clear errors for 
   CHECK_THROWS_AS(egc::load<float>(dir / "junk.ebm"), ebm::error);
   fs::remove_all(dir);
 }
+
+TEST_CASE("egc trainer: the clean cross-entropy adds its weight times the plain classifier's gradient") {
+  // Same seed, data order and random draws: the EGC gradient with the clean
+  // term is the EGC gradient without it plus weight × the classifier mode's.
+  const auto data = toy_data();
+  auto grads = [&](egc::mode kind, double clean, const char* name) {
+    egc::train_options o = tiny(temp_dir(name), kind);
+    o.clip = 0;  // the raw gradients
+    o.clean_ce_weight = clean;
+    egc::trainer<float> t(o, data);
+    t.step();
+    std::vector<tensor<float>> g;
+    visit_params(t.trained_model(), [&](std::string_view, tensor<float>&, tensor<float>& gp) { g.push_back(gp); });
+    return g;
+  };
+  const auto with = grads(egc::mode::egc, 0.7, "clean_with");
+  const auto without = grads(egc::mode::egc, 0, "clean_without");
+  const auto classifier = grads(egc::mode::classifier, 0, "clean_classifier");
+  REQUIRE(with.size() == without.size());
+  REQUIRE(with.size() == classifier.size());
+  double worst = 0, scale = 0;
+  for (std::size_t i = 0; i < with.size(); ++i)
+    for (index_t j = 0; j < with[i].size(); ++j) {
+      worst = std::max(worst, std::abs(double(with[i][j]) - double(without[i][j]) - 0.7 * double(classifier[i][j])));
+      scale = std::max(scale, std::abs(double(classifier[i][j])));
+    }
+  INFO("worst " << worst << " against a classifier gradient of up to " << scale);
+  CHECK(scale > 1e-3);
+  CHECK(worst < 1e-5 * scale);
+
+  egc::train_options bad = tiny(temp_dir("clean_bad"));
+  bad.clean_ce_weight = -1;
+  CHECK_THROWS_WITH_AS(egc::trainer<float>(bad, data), doctest::Contains("clean_ce_weight must be >= 0"), ebm::error);
+}

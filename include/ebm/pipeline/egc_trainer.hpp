@@ -59,6 +59,10 @@ struct train_options {
   config net;
   mode kind = mode::egc;
   objective::egc_options loss;       ///< γ, label smoothing, √ᾱ weights, label drop, Fisher target
+  /// mode::egc only: also the cross-entropy of the clean batch (t = 0, the
+  /// plain classifier's signal) with this weight, at the cost of one more
+  /// forward and first-order backward per step.  Not in the paper (0: off).
+  double clean_ce_weight = 0;
   noise_schedule::kind schedule = noise_schedule::kind::linear;
   int timesteps = 1000;
   std::int64_t steps = 2000;         ///< optimizer steps
@@ -133,6 +137,7 @@ class trainer {
     EBM_REQUIRE(opt_.kind == mode::unsupervised || data.num_classes() <= opt_.net.classes, "egc::trainer: the data have ",
                 data.num_classes(), " classes but the network ", opt_.net.classes);
     EBM_REQUIRE(opt_.steps > 0 && opt_.batch > 0 && opt_.lr > 0, "egc::trainer: need steps, batch and lr > 0");
+    EBM_REQUIRE(opt_.clean_ce_weight >= 0, "egc::trainer: clean_ce_weight must be >= 0, got ", opt_.clean_ce_weight);
     nn::initialize(model_, opt_.seed);
     optim::adam_options ao;
     ao.lr = opt_.lr;
@@ -172,6 +177,13 @@ class trainer {
       if (opt_.kind == mode::unsupervised) labels_.clear();
       loss = loss_(model_, x_, labels_, rng_);
       fisher_ = loss_.fisher(), ce_value_ = loss_.cross_entropy(), accuracy_ = loss_.accuracy();
+      if (opt_.kind == mode::egc && opt_.clean_ce_weight > 0) {
+        // Parameter gradients accumulate: this adds to the EGC loss's.
+        const T w = T(opt_.clean_ce_weight);
+        const T ce = ce_.loss_and_grad(model_.classify(x_, 0), labels_, &gz_, w);
+        model_.logits_backward(gz_, grad::params);
+        loss += w * ce;
+      }
     }
     const double norm = opt_.clip > 0 ? optim::clip_grad_norm(params_, opt_.clip) : optim::grad_norm(params_);
     if (!std::isfinite(double(loss)) || !std::isfinite(norm))
@@ -225,6 +237,7 @@ class trainer {
     ck.set_meta("egc.gamma", opt_.loss.gamma);  // the loss's settings, for the record (not checked on resume)
     ck.set_meta("egc.low_t_fraction", opt_.loss.low_t_fraction);
     ck.set_meta("egc.low_t_steps", opt_.loss.low_t_steps);
+    ck.set_meta("egc.clean_ce_weight", opt_.clean_ce_weight);
     save_config(ck, opt_.net);
     io::save_params(ck, model_, "model");
     io::save_state(ck, *ema_, "ema");
