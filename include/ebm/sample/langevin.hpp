@@ -34,7 +34,9 @@
 // are checked: a NaN or Inf throws ebm::error naming the chain and the step.
 //
 // Devices: run() and step() take the chains as tensor<T, D>.  With D = cpu
-// the loops below do the work; with another device (ebm::cuda, in a .cu file
+// the loops below do the work, in chunks of chains on the energy's thread pool
+// (its device(), else the default pool; the numbers do not depend on the
+// thread count); with another device (ebm::cuda, in a .cu file
 // that includes ebm/device/cuda/cuda.cuh) the energy must live on that device,
 // a mask is a view of device memory, and each step is the energy's gradient
 // plus the device's fused update (training_kernels<D>::langevin_update: the

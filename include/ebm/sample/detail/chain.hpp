@@ -59,8 +59,6 @@ void require_finite_chains(const char* who, const tensor<T>& x, int step, int st
                          " at step ", step, " of ", steps, " (steps counted from 0)"));
 }
 
-/// Requirements every gradient-based sampler puts on an energy, as readable
-/// static_asserts.  D is the device of the chains' tensors.
 /// The host device whose pool a sampler's own loops use: the energy's, when
 /// it names one (a network built on cpu(k)), else the process-wide default.
 template <class E>
@@ -71,6 +69,8 @@ cpu host_device_of(const E& energy) {
     return cpu{};
 }
 
+/// Requirements every gradient-based sampler puts on an energy, as readable
+/// static_asserts.  D is the device of the chains' tensors.
 template <class E, class T, class D = cpu>
 constexpr void check_energy_for_sampler() {
   static_assert(energy_function<E>,
