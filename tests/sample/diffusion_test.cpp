@@ -190,6 +190,48 @@ TEST_CASE("classifier guidance: scale 0 is unguided sampling, scale 1 samples th
   test::check_moments(guided, m1, c1, 5, 0.01);
 }
 
+TEST_CASE("DDIM with clipping: eps re-derived from the clamped x0, so guidance keeps its sign") {
+  // Two classes on [-1, 1]: N(-0.5, 0.02) and N(0.5, 0.02).  At high noise the guided
+  // x0_hat = E[x0 | x_t] + (1 - abar) / sqrt(abar) scale grad log p(y | x_t) saturates.
+  // The step must use eps_hat = (x_t - sqrt(abar) x0_hat) / sqrt(1 - abar) of the clamped
+  // x0_hat: with the raw eps_hat the guidance's push, clamped out of x0_hat, survives only
+  // in eps_hat, with the opposite sign, and steers the chains to the other class.
+  const auto sched = noise_schedule::linear(1000);
+  const Eigen::MatrixXd var = Eigen::MatrixXd::Constant(1, 1, 0.02);
+  diffused_gaussian_mixture<double> model(
+      gaussian_mixture<double>({0.5, 0.5}, {gaussian<double>(Eigen::VectorXd::Constant(1, -0.5), var),
+                                            gaussian<double>(Eigen::VectorXd::Constant(1, 0.5), var)}),
+      sched);
+
+  // One guided step by hand where x0_hat saturates (the unguided Tweedie estimate of
+  // this data never leaves [-0.5, 0.5]).
+  const int t = 900, t_prev = 800;
+  const double ab = sched.alpha_bar(t), abp = sched.alpha_bar(t_prev), x = 0.3;
+  const std::vector<int> one{1};
+  tensor<double> s, gy;
+  model.score(tensor<double>(shape{1, 1}, x), t, s);
+  model.class_log_prob_grad(tensor<double>(shape{1, 1}, x), t, one, gy);
+  const double raw = (x + (1 - ab) * (s[0] + 3 * gy[0])) / std::sqrt(ab);
+  CHECK(raw > 1);
+  const double x0 = 1, eps = (x - std::sqrt(ab) * x0) / std::sqrt(1 - ab);
+  tensor<double> xt(shape{1, 1}, x);
+  philox r0(1);
+  ddim<double>(sched, 10).clip_denoised(-1, 1).step(model, xt, t, t_prev, r0, {one, 3.0});
+  CHECK(xt[0] == doctest::Approx(std::sqrt(abp) * x0 + std::sqrt(1 - abp) * eps).epsilon(1e-12));
+
+  // Guided toward class 1 (x > 0) with clipping: nearly every chain ends there.
+  const std::vector<int> labels(2000, 1);
+  for (double scale : {1.0, 3.0}) {
+    INFO("scale " << scale);
+    philox rng(6);
+    const tensor<double> g =
+        ddim<double>(sched, 50).clip_denoised(-1, 1).sample(model, shape{2000, 1}, rng, {labels, scale});
+    index_t in_class = 0;
+    for (index_t i = 0; i < g.size(); ++i) in_class += g[i] > 0;
+    CHECK(double(in_class) / 2000 > 0.95);
+  }
+}
+
 TEST_CASE("reverse diffusion: errors name the chain and timestep; misuse is refused") {
   const auto sched = noise_schedule::linear(1000);
   poisoned_score bad;

@@ -23,7 +23,10 @@
 // Classifier guidance (EGC eq. 16): with guidance{labels, scale}, the score is
 // s + scale * grad log p_t(y | x) from the model's class_log_prob_grad; scale
 // 0 never calls it, so unguided and zero-scale sampling are bit-identical.
-// clip_denoised(lo, hi) clamps x0_hat (images in [-1, 1]).
+// clip_denoised(lo, hi) clamps x0_hat (images in [-1, 1]); DDIM then uses
+// eps_hat = (x_t - sqrt(abar_t) x0_hat) / sqrt(1 - abar_t) of the clamped
+// x0_hat (GLIDE, guided-diffusion), without which guidance reverses where
+// x0_hat saturates (step()).
 //
 //   ebm::ddim<float> sampler(ebm::noise_schedule::linear(1000), 50);
 //   ebm::tensor<float> x = sampler.sample(model, ebm::shape{16, 3, 32, 32}, rng, {labels, 6.0});
@@ -261,18 +264,29 @@ class ddim {
     const T inv_sqrt_ab = T(1 / std::sqrt(ab)), one_m_ab = T(1 - ab), sqrt_one_m_ab = T(std::sqrt(1 - ab));
     const T a = T(std::sqrt(ab_prev)), b = T(std::sqrt(std::max(0.0, 1 - ab_prev - sigma * sigma)));
     const T sd = T(sigma);
+    // With clipping, eps_hat is re-derived from the clamped x0_hat (as GLIDE
+    // and guided-diffusion do): x_prev must be a point consistent with the
+    // x0_hat it moves to.  Mixing the clamped x0_hat with the raw eps_hat
+    // reverses classifier guidance where x0_hat saturates (all of it at high
+    // noise): its push on x0_hat is clamped away, and only eps_hat's, of the
+    // opposite sign, is left.
+    const T sqrt_ab = T(std::sqrt(ab)), inv_sqrt_one_m_ab = T(1 / std::sqrt(1 - ab));
     if (sd > T(0)) detail::fill_noise_like(z_, x, rng);
     if constexpr (std::is_same_v<D, cpu>) {
       for (index_t i = 0; i < x.size(); ++i) {
-        const T eps = -sqrt_one_m_ab * s_[i];
+        T eps = -sqrt_one_m_ab * s_[i];
         T x0 = (x[i] + one_m_ab * s_[i]) * inv_sqrt_ab;
-        if (clip_) x0 = std::clamp(x0, lo_, hi_);
+        if (clip_) {
+          x0 = std::clamp(x0, lo_, hi_);
+          eps = (x[i] - sqrt_ab * x0) * inv_sqrt_one_m_ab;
+        }
         x[i] = a * x0 + b * eps + (sd > T(0) ? sd * z_[i] : T(0));
       }
     } else {
       typename diffusion_kernels<D>::template step_coefficients<T> c;
       c.ddim = true;
       c.inv_sqrt_ab = inv_sqrt_ab, c.one_m_ab = one_m_ab, c.sqrt_one_m_ab = sqrt_one_m_ab;
+      c.sqrt_ab = sqrt_ab, c.inv_sqrt_one_m_ab = inv_sqrt_one_m_ab;
       c.c_x0 = a, c.c_eps = b, c.sd = sd;
       c.clip = clip_, c.lo = lo_, c.hi = hi_;
       diffusion_kernels<D>::template reverse_step<T>(x.device(), x.data(), s_.data(),

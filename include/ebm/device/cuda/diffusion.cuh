@@ -131,7 +131,9 @@ __global__ void diff_reverse_step_kernel(T* x, const T* s, const T* z, index_t n
     if (c.clip) x0 = x0 < c.lo ? c.lo : (c.hi < x0 ? c.hi : x0);  // std::clamp
     const T noise = noisy ? diff_mul(c.sd, z[i]) : T(0);
     if (c.ddim) {
-      const T eps = diff_mul(-c.sqrt_one_m_ab, si);
+      // With clipping, eps is re-derived from the clamped x0 (sample/diffusion.hpp).
+      const T eps = c.clip ? diff_mul(diff_sub(xi, diff_mul(c.sqrt_ab, x0)), c.inv_sqrt_one_m_ab)
+                           : diff_mul(-c.sqrt_one_m_ab, si);
       x[i] = diff_add(diff_add(diff_mul(c.c_x0, x0), diff_mul(c.c_eps, eps)), noise);
     } else {
       x[i] = diff_add(diff_add(diff_mul(c.c_x0, x0), diff_mul(c.c_x, xi)), noise);

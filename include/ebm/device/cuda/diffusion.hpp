@@ -70,12 +70,13 @@ struct diffusion_kernels<cuda> {
   /// One reverse-diffusion update of x [n] from the score s, in place, with
   ///   x0 = clamp((x + one_m_ab s) inv_sqrt_ab)            (clamped when clip),
   ///   ddpm: x = c_x0 x0 + c_x x + sd z
-  ///   ddim: x = c_x0 x0 + c_eps (−sqrt_one_m_ab s) + sd z
+  ///   ddim: x = c_x0 x0 + c_eps eps + sd z, eps = −sqrt_one_m_ab s, or
+  ///         (x − sqrt_ab x0) inv_sqrt_one_m_ab from the clamped x0 when clip
   /// (z is read only when sd > 0; it may be null otherwise).
   template <class T>
   struct step_coefficients {
     bool ddim = false;
-    T inv_sqrt_ab{}, one_m_ab{}, sqrt_one_m_ab{};
+    T inv_sqrt_ab{}, one_m_ab{}, sqrt_one_m_ab{}, sqrt_ab{}, inv_sqrt_one_m_ab{};
     T c_x0{}, c_x{}, c_eps{}, sd{};
     bool clip = false;
     T lo{}, hi{};
