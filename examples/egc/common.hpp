@@ -44,6 +44,12 @@ inline std::string device_option(const options& o) {
   if (d != "cpu" && d != "cuda") throw ebm::error("--device must be cpu or cuda, got '" + d + "'");
   return d;
 }
+/// Sampling defaults of `sample` and of the training grids: the paper's
+/// guidance scale with stochastic DDIM (eta = 1), the lowest Fréchet distance
+/// of the settings measured (docs/egc.md, "Sampler settings").
+inline constexpr double default_scale = 6.0;
+inline constexpr double default_eta = 1.0;
+
 inline constexpr const char* no_cuda =
     "--device cuda: this ebm_egc was built without CUDA (configure with the CUDA toolkit and cuDNN present; see "
     "docs/cuda.md)";

@@ -35,7 +35,7 @@ int train_on(const ebm::egc::train_options& t, const ebm::data::image_dataset<fl
     // A small guided grid from the averaged parameters: one row per class.
     auto guard = trn.average().swapped();
     ebm::egc::score_model<float, D> score(trn.trained_model(), t.make_schedule(), t.loss.target);
-    ebm::ddim<float, D> sampler(t.make_schedule(), grid_steps);
+    ebm::ddim<float, D> sampler(t.make_schedule(), grid_steps, static_cast<float>(default_eta));
     sampler.clip_denoised(-1.f, 1.f);
     std::vector<int> labels;
     for (int k = 0; k < t.net.classes; ++k)
@@ -43,7 +43,7 @@ int train_on(const ebm::egc::train_options& t, const ebm::data::image_dataset<fl
     ebm::philox rng(99, 1);
     const bool supervised = t.kind == ebm::egc::mode::egc;
     const auto x = sampler.sample(score, shape{index_t(labels.size()), 1, 32, 32}, rng,
-                                  ebm::guidance{labels, supervised ? 3.0 : 0.0});
+                                  ebm::guidance{labels, supervised ? default_scale : 0.0});
     const tensor h = ebm::pipeline_detail::host_copy(x);
     ebm::io::save_grid<float>(t.out_dir / "samples_latest.png", h.view(), 6);
   });

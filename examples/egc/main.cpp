@@ -64,8 +64,8 @@ sampling and evaluation
   --out DIR           where results go (default: next to the checkpoint)
   --raw               use the raw parameters instead of their moving average
   --n N               images (classify: test images, default 10000; sample: per class, default 8)
-  --steps S           DDIM steps (default 50)      --scale X   guidance scale (default 3; 0 = unguided)
-  --eta X             DDIM eta (default 0)          --seed N
+  --steps S           DDIM steps (default 50)      --scale X   guidance scale (default 6; 0 = unguided)
+  --eta X             DDIM eta (default 1; 0 = deterministic)   --seed N
   --device cpu|cuda   sample: run the reverse diffusion on the GPU (needs a build with CUDA)
   --samples-out FILE  sample: write the samples as IDX (unsigned bytes) and FILE.labels.idx
   inpaint: --mask center|right   --completions K (default 4)   --resample R (default 5)
@@ -221,8 +221,8 @@ int cmd_sample(const options& o) {
   const bool raw = o.flag("--raw");
   const int per_class = static_cast<int>(o.integer("--n", 8));
   const int steps = static_cast<int>(o.integer("--steps", 50));
-  const double scale = o.real("--scale", 3.0);
-  const float eta = static_cast<float>(o.real("--eta", 0.0));
+  const double scale = o.real("--scale", default_scale);
+  const float eta = static_cast<float>(o.real("--eta", default_eta));
   ebm::philox rng(static_cast<std::uint64_t>(o.integer("--seed", 1)), 7);
   const std::string samples_out = o.str("--samples-out", "");
   const std::string device = device_option(o);
