@@ -10,7 +10,7 @@
 #   4. inpaints masked test images (RePaint);
 #   5. attacks both classifiers with FGSM and PGD (curves as CSV and PNG).
 # Everything lands in out/egc/ (override with OUT=...).  PRESET=demo (default,
-# about 10 + 5 minutes of training on 2 cores) or hour; STEPS=N overrides the
+# about 5 + 5 minutes of training on 2 cores) or hour; STEPS=N overrides the
 # preset's step count.
 set -euo pipefail
 cd "$(dirname "$0")/.."
