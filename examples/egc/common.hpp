@@ -48,7 +48,7 @@ inline std::string device_option(const options& o) {
 /// guidance scale with stochastic DDIM (eta = 1), the lowest Fréchet distance
 /// of the settings measured (docs/egc.md, "Sampler settings").
 inline constexpr double default_scale = 6.0;
-inline constexpr double default_eta = 1.0;
+inline constexpr float default_eta = 1.0f;
 
 inline constexpr const char* no_cuda =
     "--device cuda: this ebm_egc was built without CUDA (configure with the CUDA toolkit and cuDNN present; see "

@@ -35,7 +35,7 @@ int train_on(const ebm::egc::train_options& t, const ebm::data::image_dataset<fl
     // A small guided grid from the averaged parameters: one row per class.
     auto guard = trn.average().swapped();
     ebm::egc::score_model<float, D> score(trn.trained_model(), t.make_schedule(), t.loss.target);
-    ebm::ddim<float, D> sampler(t.make_schedule(), grid_steps, static_cast<float>(default_eta));
+    ebm::ddim<float, D> sampler(t.make_schedule(), grid_steps, default_eta);
     sampler.clip_denoised(-1.f, 1.f);
     std::vector<int> labels;
     for (int k = 0; k < t.net.classes; ++k)

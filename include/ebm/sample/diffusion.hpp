@@ -274,12 +274,9 @@ class ddim {
     if (sd > T(0)) detail::fill_noise_like(z_, x, rng);
     if constexpr (std::is_same_v<D, cpu>) {
       for (index_t i = 0; i < x.size(); ++i) {
-        T eps = -sqrt_one_m_ab * s_[i];
         T x0 = (x[i] + one_m_ab * s_[i]) * inv_sqrt_ab;
-        if (clip_) {
-          x0 = std::clamp(x0, lo_, hi_);
-          eps = (x[i] - sqrt_ab * x0) * inv_sqrt_one_m_ab;
-        }
+        if (clip_) x0 = std::clamp(x0, lo_, hi_);
+        const T eps = clip_ ? (x[i] - sqrt_ab * x0) * inv_sqrt_one_m_ab : -sqrt_one_m_ab * s_[i];
         x[i] = a * x0 + b * eps + (sd > T(0) ? sd * z_[i] : T(0));
       }
     } else {
