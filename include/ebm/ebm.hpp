@@ -21,6 +21,7 @@
 #include "nn/conv2d.hpp"
 #include "nn/elementwise.hpp"
 #include "nn/embedding.hpp"
+#include "nn/first_order.hpp"
 #include "nn/flatten.hpp"
 #include "nn/group_norm.hpp"
 #include "nn/init.hpp"

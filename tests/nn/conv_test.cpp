@@ -1,11 +1,13 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <ebm/energy/network.hpp>
 #include <ebm/nn/conv2d.hpp>
 #include <ebm/nn/elementwise.hpp>
 #include <ebm/nn/sequential.hpp>
 #include <ebm/testing/derivative_check.hpp>
 #include <string>
+#include <string_view>
 
 using namespace ebm;
 using ebm::testing::check_derivatives;
@@ -527,4 +529,63 @@ TEST_CASE("conv2d: bad inputs are reported with what was expected") {
                        ebm::error);
   CHECK_THROWS_WITH_AS(nn::conv2d<float>(3, 4, 3, 1, -1),
                        doctest::Contains("padding must be non-negative"), ebm::error);
+}
+
+TEST_CASE("conv2d: a first_order_scope keeps backward bit-identical and refuses the tangent passes") {
+  // Float on a Winograd-sized plane and double on the generic path.
+  auto run = [](auto zero, index_t cin, index_t h) {
+    using T = decltype(zero);
+    nn::conv2d<T, cpu, act::swish> l(cin, 8, 3, 1, 1);
+    const tensor<T> x = random_tensor<T>(shape{2, cin, h, h}, 11);
+    const tensor<T> gy = random_tensor<T>(shape{2, 8, h, h}, 12);
+    const tensor<T> y_full(l.forward(x)), g_full(l.backward(gy, grad::both));
+    tensor<T> gw_full(l.weight().shape());
+    ebm::visit_params(l, [&](std::string_view name, tensor<T>&, tensor<T>& g) {
+      if (name == "weight") gw_full = g;
+      g.zero();
+    });
+    CHECK_FALSE(first_order_scope::active());
+    {
+      first_order_scope outer;
+      {
+        first_order_scope inner;
+        CHECK(first_order_scope::active());
+      }
+      CHECK(first_order_scope::active());  // nested scopes restore the outer state
+      const tensor<T> y(l.forward(x)), g(l.backward(gy, grad::both));
+      for (index_t i = 0; i < y.size(); ++i) REQUIRE(y[i] == y_full[i]);
+      for (index_t i = 0; i < g.size(); ++i) REQUIRE(g[i] == g_full[i]);
+      ebm::visit_params(l, [&](std::string_view name, tensor<T>&, tensor<T>& gw) {
+        if (name == "weight")
+          for (index_t i = 0; i < gw.size(); ++i) REQUIRE(gw[i] == gw_full[i]);
+      });
+    }
+    CHECK_FALSE(first_order_scope::active());
+    CHECK_THROWS_WITH_AS(l.forward_tangent(x), doctest::Contains("ran inside a first_order_scope"), ebm::error);
+    CHECK_THROWS_WITH_AS(l.backward_tangent(gy), doctest::Contains("ran inside a first_order_scope"), ebm::error);
+    // A forward outside the scope makes the tangent passes available again.
+    l.forward(x);
+    l.backward(gy);
+    CHECK(l.forward_tangent(x).shape() == y_full.shape());
+    CHECK(l.backward_tangent(gy).shape() == x.shape());
+  };
+  run(0.0f, 8, 16);
+  run(0.0, 3, 6);
+}
+
+TEST_CASE("network_energy: energy_and_grad runs first-order, with the same numbers as a full pass") {
+  using conv = nn::conv2d<float, cpu, act::swish>;
+  using net_t = nn::sequential<conv, nn::conv2d<float>>;
+  net_t net(conv(8, 8, 3, 1, 1), nn::conv2d<float>(8, 1, 16));
+  const tensor<float> x = random_tensor<float>(shape{3, 8, 16, 16}, 21);
+  tensor<float> ones(shape{3, 1, 1, 1});
+  ones.fill(1.0f);
+  const tensor<float> e_full(net.forward(x)), g_full(net.backward(ones, grad::input));
+  auto e = energy_of(net);
+  tensor<float> g;
+  const tensor<float> en(e.energy_and_grad(x, g));
+  CHECK_FALSE(first_order_scope::active());
+  for (index_t i = 0; i < en.size(); ++i) REQUIRE(en[i] == e_full[i]);
+  for (index_t i = 0; i < g.size(); ++i) REQUIRE(g[i] == g_full[i]);
+  CHECK_THROWS_WITH_AS(net.forward_tangent(x), doctest::Contains("first_order_scope"), ebm::error);
 }

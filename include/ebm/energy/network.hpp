@@ -4,6 +4,7 @@
 // own it), so a trainer and a sampler can share one model.
 #include <concepts>
 
+#include "../nn/first_order.hpp"
 #include "../nn/layer.hpp"
 #include "concept.hpp"
 
@@ -36,7 +37,10 @@ class network_energy {
     e_.reshape(shape{x.extent(0)});
     return e_;
   }
+  /// Energies and their input gradient g, in one first-order pass
+  /// (first_order_scope): the network keeps no state for tangent passes.
   const tensor_type& energy_and_grad(const tensor_type& x, tensor_type& g) {
+    first_order_scope first_order;
     energy(x);
     ones_.resize(net_out_shape_);
     ones_.fill(value_type(1));

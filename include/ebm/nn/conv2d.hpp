@@ -13,13 +13,16 @@
 //   backward_tangent  dgz = f''(z) dz gy + d dgy,  dgx = conv^T(dgz),
 //                     dgW += corr(dgz, x) + corr(gz, dx),  dgb += sum dgz
 // (bilinearity of the convolution in (x, W) gives the last line).  With the
-// identity activation nothing but y is stored and gz = gy.
+// identity activation nothing but y is stored and gz = gy.  Inside a
+// first_order_scope the forward does not keep z (only backward_tangent needs
+// it), and the tangent passes refuse to run until the next full forward.
 #include <cmath>
 #include <type_traits>
 
 #include "../device/cpu/conv.hpp"
 #include "../device/cpu/elementwise.hpp"
 #include "activation.hpp"
+#include "first_order.hpp"
 #include "init.hpp"
 #include "layer.hpp"
 
@@ -97,10 +100,11 @@ class conv2d {
       kernels::forward(dev_, g_, x.data(), w_.data(), bias_ptr(), act_, y_.data(),
                        static_cast<T*>(nullptr), static_cast<T*>(nullptr), ws_);
     } else {
-      z_.resize(ys);
+      tangents_ready_ = !first_order_scope::active();
+      if (tangents_ready_) z_.resize(ys);
       d_.resize(ys);
-      kernels::forward(dev_, g_, x.data(), w_.data(), bias_ptr(), act_, y_.data(), z_.data(),
-                       d_.data(), ws_);
+      kernels::forward(dev_, g_, x.data(), w_.data(), bias_ptr(), act_, y_.data(),
+                       tangents_ready_ ? z_.data() : static_cast<T*>(nullptr), d_.data(), ws_);
     }
     return y_;
   }
@@ -120,6 +124,7 @@ class conv2d {
 
   const tensor_type& forward_tangent(const tensor_type& dx) {
     EBM_REQUIRE(x_, "conv2d::forward_tangent: call forward first");
+    require_tangents("conv2d::forward_tangent");
     require_same_shape(x_->shape(), dx.shape(), "conv2d::forward_tangent (dx)");
     dx_ = &dx;
     dy_.resize(y_.shape());
@@ -130,6 +135,7 @@ class conv2d {
   }
 
   const tensor_type& backward_tangent(const tensor_type& dgy, grad g = grad::input) {
+    require_tangents("conv2d::backward_tangent");
     EBM_REQUIRE(gy_ && dx_,
                 "conv2d::backward_tangent: call forward, backward and forward_tangent first");
     require_same_shape(y_.shape(), dgy.shape(), "conv2d::backward_tangent (dgy)");
@@ -165,6 +171,10 @@ class conv2d {
                 " is smaller than the ", k_, "x", k_, " kernel (with padding ", pad_,
                 "); expected H + 2p >= k and W + 2p >= k");
   }
+  void require_tangents(const char* where) const {
+    EBM_REQUIRE(tangents_ready_, where, ": the last forward ran inside a first_order_scope, which keeps no state",
+                " for tangent passes (z of the ", cout_, "-channel convolution); run forward outside the scope");
+  }
   const T* bias_ptr() const { return has_bias_ ? b_.data() : nullptr; }
   /// f'(z) as the scale of the backward and tangent passes (none for identity).
   const T* scale_ptr() const {
@@ -174,6 +184,7 @@ class conv2d {
 
   index_t cin_, cout_, k_, stride_, pad_;
   bool has_bias_;
+  bool tangents_ready_ = true;  // z_ holds the last forward's z (false after a first-order forward)
   D dev_;
   Act act_;
   tensor_type w_, gw_, b_, gb_;

@@ -23,6 +23,7 @@
 #include <span>
 #include <type_traits>
 
+#include "../nn/first_order.hpp"
 #include "../nn/layer.hpp"
 #include "detail/diffusion_device.hpp"
 #include "detail/energy_output.hpp"
@@ -50,6 +51,7 @@ class cross_entropy {
   template <class Net>
   T operator()(Net& net, const tensor_type& x, std::span<const int> labels, T weight = T(1)) {
     require_network<Net>();
+    first_order_scope first_order;  // forward and backward only
     const tensor_type& z = net.forward(x);
     const T loss = loss_and_grad(z, labels, &gz_, weight);
     net.backward(gz_, grad::params);

@@ -26,6 +26,7 @@
 #include <cstddef>
 #include <type_traits>
 
+#include "../nn/first_order.hpp"
 #include "../nn/layer.hpp"
 #include "detail/energy_output.hpp"
 
@@ -99,6 +100,7 @@ class maximum_likelihood {
   // weight (sign·mean E + α mean E²) with respect to E_i.
   template <class Net>
   moments pass(Net& net, const tensor_type& x, T sign, T weight, bool grads) {
+    first_order_scope first_order;  // forward and backward only
     const tensor_type& y = net.forward(x);
     detail::require_energies(y, x, "maximum_likelihood");
     const index_t n = x.extent(0);
