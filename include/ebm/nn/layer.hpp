@@ -19,6 +19,9 @@
 //       gradient to the gradient buffers.  Requires forward, backward and
 //       forward_tangent to have run at the same point.
 //
+// Inside an ebm::first_order_scope (first_order.hpp) a forward may keep only
+// what backward needs; tangent passes after such a forward throw.
+//
 // Returned references point into the block's own buffers and are valid until
 // the next call of the same pass.  Parameters are exposed through
 //   template <class F> void visit_params(F&& f);  // f(name, value, grad)
