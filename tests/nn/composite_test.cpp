@@ -81,6 +81,82 @@ TEST_CASE("branches with different output shapes are reported") {
   CHECK_THROWS_WITH_AS(bad.forward(x), doctest::Contains("disagree on the output shape"), ebm::error);
 }
 
+namespace {
+// A CF-EBM residual block: 3x3 conv, 3x3 stride-2 conv (both Swish) against
+// pooling and a 1x1 conv.  With skip = {pool, conv} the residual writes its
+// sums through forward_add / backward_add; wrapping the skip in identities
+// turns that off (identity has neither), which gives the reference.
+template <class T>
+auto residual_block(T skip_scale) {
+  using conv_act = nn::conv2d<T, cpu, act::swish>;
+  using conv_lin = nn::conv2d<T>;
+  conv_act c1(8, 8, 3, 1, 1), c2(8, 16, 3, 2, 1);
+  conv_lin c3(8, 16, 1);
+  philox rng(17);
+  c1.init(rng), c2.init(rng), c3.init(rng);
+  auto main = nn::sequential{c1, c2};
+  using fused_skip = nn::sequential<nn::avg_pool2d<T>, conv_lin>;
+  using plain_skip = nn::sequential<nn::identity<T>, nn::avg_pool2d<T>, conv_lin, nn::identity<T>>;
+  static_assert(requires(fused_skip& k, const tensor<T>& t, tensor<T>& o) {
+    k.forward_add(t, t, T(1), o);
+    k.backward_add(t, grad::input, t, o);
+  });
+  static_assert(!requires(plain_skip& k, const tensor<T>& t, tensor<T>& o) { k.forward_add(t, t, T(1), o); });
+  static_assert(!requires(plain_skip& k, const tensor<T>& t, tensor<T>& o) { k.backward_add(t, grad::input, t, o); });
+  return std::pair{nn::residual(main, nn::sequential{nn::avg_pool2d<T>{}, c3}, skip_scale),
+                   nn::residual(main,
+                                nn::sequential{nn::identity<T>{}, nn::avg_pool2d<T>{}, c3, nn::identity<T>{}},
+                                skip_scale)};
+}
+}  // namespace
+
+TEST_CASE("residual with a pooled 1x1 skip: the fused sums equal the separate passes") {
+  // Float on 16x16 planes (Winograd, panel and direct kernels): bit-identical
+  // with skip scale 1, to rounding otherwise.
+  for (float scale : {1.0f, 0.5f}) {
+    auto [fused, plain] = residual_block<float>(scale);
+    const tensor<float> x = [] {
+      tensor<float> t(shape{3, 8, 16, 16});
+      philox(23).fill_normal<float>(t.span());
+      return t;
+    }();
+    tensor<float> gy(shape{3, 16, 8, 8});
+    philox(24).fill_normal<float>(gy.span());
+    const tensor<float> y1(fused.forward(x)), y2(plain.forward(x));
+    const tensor<float> g1(fused.backward(gy, grad::both)), g2(plain.backward(gy, grad::both));
+    REQUIRE(y1.shape() == y2.shape());
+    REQUIRE(g1.shape() == g2.shape());
+    auto p1 = collect_params(fused), p2 = collect_params(plain);
+    REQUIRE(p1.size() == p2.size());
+    if (scale == 1.0f) {
+      for (index_t i = 0; i < y1.size(); ++i) REQUIRE(y1[i] == y2[i]);
+      for (index_t i = 0; i < g1.size(); ++i) REQUIRE(g1[i] == g2[i]);
+      for (std::size_t k = 0; k < p1.size(); ++k)
+        for (index_t i = 0; i < p1[k].grad->size(); ++i) REQUIRE((*p1[k].grad)[i] == (*p2[k].grad)[i]);
+    } else {
+      for (index_t i = 0; i < y1.size(); ++i) REQUIRE(y1[i] == doctest::Approx(y2[i]).epsilon(1e-6));
+      for (index_t i = 0; i < g1.size(); ++i) REQUIRE(g1[i] == doctest::Approx(g2[i]).epsilon(1e-6));
+    }
+    // Tangent passes after a fused forward.
+    const tensor<float> d1(fused.forward_tangent(x)), d2(plain.forward_tangent(x));
+    for (index_t i = 0; i < d1.size(); ++i) REQUIRE(d1[i] == doctest::Approx(d2[i]).epsilon(1e-5));
+  }
+  // Double: the fused block passes the derivative checker.
+  auto [fused, plain] = residual_block<double>(0.5);
+  auto r = check_derivatives(fused, shape{2, 8, 8, 8});
+  INFO(r.str());
+  CHECK(r.ok());
+}
+
+TEST_CASE("residual with a pooled 1x1 skip: a shape mismatch names both branches") {
+  nn::residual bad(nn::sequential{nn::conv2d<float>(4, 6, 3, 2, 1)},
+                   nn::sequential{nn::avg_pool2d<float>{}, nn::conv2d<float>(4, 5, 1)});
+  tensor<float> x(shape{2, 4, 8, 8});
+  CHECK_THROWS_WITH_AS(bad.forward(x), doctest::Contains("branch 'skip', summed into the output [2, 6, 4, 4] of branch 'main'"),
+                       ebm::error);
+  CHECK_THROWS_WITH_AS(bad.forward(x), doctest::Contains("expected [2, 5, 4, 4] but got [2, 6, 4, 4]"), ebm::error);
+}
+
 TEST_CASE("logsumexp_energy: values, stability and the derivative contract") {
   nn::logsumexp_energy<double> head;
   tensor<double> f(shape{2, 3});

@@ -96,6 +96,12 @@ class energy {
   using primal_t = nn::residual<nn::sequential<conv_act, conv_act>,
                                 nn::sequential<nn::avg_pool2d<T, D>, conv_lin>>;
   using top_t = nn::sequential<conv_act, conv_act, nn::flatten<T, D>, nn::linear<T, D>>;
+  // On the host the skip branch writes the residual sums itself (nn::branch_sum).
+  using skip_t = nn::sequential<nn::avg_pool2d<T, D>, conv_lin>;
+  static_assert(!std::is_same_v<D, cpu> || requires(skip_t& k, const tensor_type& t, tensor_type& o) {
+    k.forward_add(t, t, T(1), o);
+    k.backward_add(t, grad::input, t, o);
+  });
 
   explicit energy(const config& cfg, D dev = {}) : cfg_(cfg), dev_(dev) {
     cfg_.validate();

@@ -109,6 +109,25 @@ class conv2d {
     return y_;
   }
 
+  /// out = addend + scale (conv(x, W) + b): forward(x) with its result added
+  /// into a sum in the epilogue's single write (nn::branch_sum uses it for a
+  /// residual block's skip branch).  Host, identity activation.  The block's
+  /// state afterwards is that of forward(x), except that y is not kept.
+  const tensor_type& forward_add(const tensor_type& x, const tensor_type& addend, T scale, tensor_type& out)
+    requires(linear_act && std::is_same_v<D, cpu>)
+  {
+    check_input(x.shape(), "conv2d::forward_add");
+    x_ = &x;
+    gy_ = dx_ = nullptr;
+    g_ = geometry(x.shape());
+    const shape ys = g_.output_shape();
+    require_same_shape(ys, addend.shape(), "conv2d::forward_add (addend)");
+    y_.resize(ys);  // later passes check their shapes against y's
+    out.resize(ys);
+    kernels::forward_add(dev_, g_, x.data(), w_.data(), bias_ptr(), addend.data(), scale, out.data(), ws_);
+    return out;
+  }
+
   const tensor_type& backward(const tensor_type& gy, grad g = grad::input) {
     EBM_REQUIRE(x_, "conv2d::backward: call forward first");
     require_same_shape(y_.shape(), gy.shape(), "conv2d::backward (gy)");

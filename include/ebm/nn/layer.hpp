@@ -22,6 +22,11 @@
 // Inside an ebm::first_order_scope (first_order.hpp) a forward may keep only
 // what backward needs; tangent passes after such a forward throw.
 //
+// Optional fused sums, which nn::branch_sum uses when its second branch has
+// them (results as forward / backward, written into `out`):
+//   const tensor<T,D>& forward_add(x, addend, scale, out);   out = addend + scale y
+//   const tensor<T,D>& backward_add(gy, g, addend, out);     out = addend + gx
+//
 // Returned references point into the block's own buffers and are valid until
 // the next call of the same pass.  Parameters are exposed through
 //   template <class F> void visit_params(F&& f);  // f(name, value, grad)

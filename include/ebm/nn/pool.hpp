@@ -74,6 +74,39 @@ tensor<T> avg_pool2x2(const tensor<T>& x, const cpu& dev = cpu{}) {
   return avg_pool2x2<T>(x.view(), dev);
 }
 
+namespace detail {
+/// gx = P^T gy, or gx = add + P^T gy when add is non-null (same layout as gx).
+template <class T>
+void unpool2x2(const T* gy, const T* add, T* gx, index_t planes_count, index_t H, index_t W, const cpu& dev) {
+  const index_t Ho = H / 2, Wo = W / 2;
+  auto planes = [&](index_t b, index_t e) {
+    for (index_t p = b; p < e; ++p) {
+      const T* src = gy + p * Ho * Wo;
+      T* dst = gx + p * H * W;
+      for (index_t i = 0; i < Ho; ++i) {
+        T* r0 = dst + 2 * i * W;
+        T* r1 = r0 + W;
+        if (add) {
+          const T* a0 = add + p * H * W + 2 * i * W;
+          const T* a1 = a0 + W;
+          for (index_t j = 0; j < Wo; ++j) {
+            const T v = T(0.25) * src[i * Wo + j];
+            r0[2 * j] = a0[2 * j] + v, r0[2 * j + 1] = a0[2 * j + 1] + v;
+            r1[2 * j] = a1[2 * j] + v, r1[2 * j + 1] = a1[2 * j + 1] + v;
+          }
+        } else {
+          for (index_t j = 0; j < Wo; ++j) {
+            const T v = T(0.25) * src[i * Wo + j];
+            r0[2 * j] = r0[2 * j + 1] = r1[2 * j] = r1[2 * j + 1] = v;
+          }
+        }
+      }
+    }
+  };
+  dev.parallel_for(planes_count, spatial_grain, [f = &planes](index_t b, index_t e) { (*f)(b, e); });
+}
+}  // namespace detail
+
 /// The adjoint of avg_pool2x2: gx[n, c, h, w] = gy[n, c, h/2, w/2] / 4 (gx
 /// must be [N, C, 2 Ho, 2 Wo] for gy [N, C, Ho, Wo]; it is overwritten).
 template <class T>
@@ -81,23 +114,7 @@ void avg_pool2x2_backward(std::type_identity_t<tensor_view<const T>> gy, tensor_
                           const cpu& dev = cpu{}) {
   detail::check_pool_input(gx.shape(), "avg_pool2x2_backward (gx)");
   require_same_shape(detail::pooled_shape(gx.shape()), gy.shape(), "avg_pool2x2_backward (gy)");
-  const index_t H = gx.extent(2), W = gx.extent(3), Ho = H / 2, Wo = W / 2;
-  auto planes = [&](index_t b, index_t e) {
-    for (index_t p = b; p < e; ++p) {
-      const T* src = gy.data() + p * Ho * Wo;
-      T* dst = gx.data() + p * H * W;
-      for (index_t i = 0; i < Ho; ++i) {
-        T* r0 = dst + 2 * i * W;
-        T* r1 = r0 + W;
-        for (index_t j = 0; j < Wo; ++j) {
-          const T v = T(0.25) * src[i * Wo + j];
-          r0[2 * j] = r0[2 * j + 1] = r1[2 * j] = r1[2 * j + 1] = v;
-        }
-      }
-    }
-  };
-  dev.parallel_for(gx.extent(0) * gx.extent(1), detail::spatial_grain,
-                   [f = &planes](index_t b, index_t e) { (*f)(b, e); });
+  detail::unpool2x2<T>(gy.data(), nullptr, gx.data(), gx.extent(0) * gx.extent(1), gx.extent(2), gx.extent(3), dev);
 }
 
 /// The 2x2, stride-2 average-pooling block.
@@ -121,6 +138,17 @@ class avg_pool2d {
     require_same_shape(y_.shape(), gy.shape(), "avg_pool2d::backward (gy)");
     if (wants_input(g)) unpool(gy, gx_.resize(in_));
     return gx_;
+  }
+  /// out = addend + P^T gy in one pass (host): the input gradient summed
+  /// into a residual block's other branch (nn::branch_sum).
+  const tensor_type& backward_add(const tensor_type& gy, grad g, const tensor_type& addend, tensor_type& out)
+    requires std::is_same_v<D, cpu>
+  {
+    require_same_shape(y_.shape(), gy.shape(), "avg_pool2d::backward_add (gy)");
+    require_same_shape(in_, addend.shape(), "avg_pool2d::backward_add (addend)");
+    if (wants_input(g))
+      detail::unpool2x2<T>(gy.data(), addend.data(), out.resize(in_).data(), in_[0] * in_[1], in_[2], in_[3], dev_);
+    return out;
   }
   const tensor_type& forward_tangent(const tensor_type& dx) {
     require_same_shape(in_, dx.shape(), "avg_pool2d::forward_tangent (dx)");

@@ -20,6 +20,7 @@ template <class... Layers>
 class sequential {
   static_assert(sizeof...(Layers) > 0, "sequential needs at least one block");
   using first = std::tuple_element_t<0, std::tuple<Layers...>>;
+  using last = std::tuple_element_t<sizeof...(Layers) - 1, std::tuple<Layers...>>;
 
  public:
   using value_type = typename first::value_type;
@@ -47,6 +48,24 @@ class sequential {
   const tensor_type& forward_tangent(const tensor_type& dx) { return tangent_from<0>(dx); }
   const tensor_type& backward_tangent(const tensor_type& dgy, grad g = grad::input) {
     return backward_tangent_from<size - 1>(dgy, g);
+  }
+
+  /// out = addend + scale · forward(x), when the last block can add its
+  /// output into a sum (nn::branch_sum's fused residual).
+  const tensor_type& forward_add(const tensor_type& x, const tensor_type& addend, value_type scale,
+                                 tensor_type& out)
+    requires requires(last& l, const tensor_type& t, tensor_type& o, value_type s) { l.forward_add(t, t, s, o); }
+  {
+    if constexpr (size == 1) return std::get<0>(layers_).forward_add(x, addend, scale, out);
+    else return std::get<size - 1>(layers_).forward_add(forward_until<0, size - 1>(x), addend, scale, out);
+  }
+  /// out = addend + backward(gy, g) (the input gradient; parameter gradients
+  /// as backward), when the first block can add its input gradient into a sum.
+  const tensor_type& backward_add(const tensor_type& gy, grad g, const tensor_type& addend, tensor_type& out)
+    requires requires(first& f, const tensor_type& t, tensor_type& o) { f.backward_add(t, grad::input, t, o); }
+  {
+    if constexpr (size == 1) return std::get<0>(layers_).backward_add(gy, g, addend, out);
+    else return std::get<0>(layers_).backward_add(backward_until<size - 1>(gy, g), g, addend, out);
   }
 
   template <class F>
@@ -83,6 +102,20 @@ class sequential {
     const tensor_type& y = std::get<I>(layers_).forward(x);
     if constexpr (I + 1 < size) return forward_from<I + 1>(y);
     else return y;
+  }
+  // Blocks [I, End) forward; End > I.
+  template <std::size_t I, std::size_t End>
+  const tensor_type& forward_until(const tensor_type& x) {
+    const tensor_type& y = std::get<I>(layers_).forward(x);
+    if constexpr (I + 1 < End) return forward_until<I + 1, End>(y);
+    else return y;
+  }
+  // Blocks I, I - 1, ..., 1 backward (block 0 is left to the caller); I >= 1.
+  template <std::size_t I>
+  const tensor_type& backward_until(const tensor_type& gy, grad g) {
+    const tensor_type& gx = std::get<I>(layers_).backward(gy, inner(g));
+    if constexpr (I == 1) return gx;
+    else return backward_until<I - 1>(gx, g);
   }
   template <std::size_t I>
   const tensor_type& tangent_from(const tensor_type& dx) {

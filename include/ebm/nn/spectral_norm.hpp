@@ -109,28 +109,16 @@ class spectral_norm {
   void on_buffers_loaded() { update_v_from_u(); }
 
   const tensor_type& forward(const tensor_type& x) {
-    if constexpr (!std::is_same_v<D, cpu>) {
-      tensor_type& wsn = inner_.weight();
-      if (enabled_) {
-        gemv(false, w_, v_, wv_);     // W v
-        dot_into(u_, wv_, sigma_d_);  // sigma = u^T W v, left on the device
-        spectral_kernels<D>::template divide<T>(dev(), sigma_d_.data(), w_.data(), wsn.data(), w_.size());
-      } else {
-        sigma_d_.fill(T(1));
-        elementwise<D>::scale(dev(), T(1), w_.data(), wsn.data(), w_.size());
-      }
-      return inner_.forward(x);
-    }
-    sigma_ = sigma();
-    // sigma is positive once the power iteration has converged; right after
-    // an arbitrary change of W (stale u, v) it may be any sign, which is still
-    // a valid reparameterisation, so only 0 and non-finite values are errors.
-    EBM_REQUIRE(std::isfinite(double(sigma_)) && sigma_ != T(0),
-                "spectral_norm: sigma = ", sigma_, " is zero or not finite (weight of shape ",
-                w_.shape(), "); the weights have diverged");
-    tensor_type& wsn = inner_.weight();
-    elementwise<D>::scale(dev(), T(1) / sigma_, w_.data(), wsn.data(), w_.size());
+    normalize_weight();
     return inner_.forward(x);
+  }
+  /// out = addend + scale · forward(x), where the wrapped block can add its
+  /// output into a sum (conv2d::forward_add; nn::branch_sum uses it).
+  const tensor_type& forward_add(const tensor_type& x, const tensor_type& addend, T scale, tensor_type& out)
+    requires requires(Inner& in, const tensor_type& t, tensor_type& o, T s) { in.forward_add(t, t, s, o); }
+  {
+    normalize_weight();
+    return inner_.forward_add(x, addend, scale, out);
   }
   const tensor_type& backward(const tensor_type& gy, grad g = grad::input) {
     if (!wants_params(g)) return inner_.backward(gy, g);
@@ -151,6 +139,30 @@ class spectral_norm {
   }
 
  private:
+  /// Writes W / sigma into the wrapped block's weight.
+  void normalize_weight() {
+    if constexpr (!std::is_same_v<D, cpu>) {
+      tensor_type& wsn = inner_.weight();
+      if (enabled_) {
+        gemv(false, w_, v_, wv_);     // W v
+        dot_into(u_, wv_, sigma_d_);  // sigma = u^T W v, left on the device
+        spectral_kernels<D>::template divide<T>(dev(), sigma_d_.data(), w_.data(), wsn.data(), w_.size());
+      } else {
+        sigma_d_.fill(T(1));
+        elementwise<D>::scale(dev(), T(1), w_.data(), wsn.data(), w_.size());
+      }
+      return;
+    }
+    sigma_ = sigma();
+    // sigma is positive once the power iteration has converged; right after
+    // an arbitrary change of W (stale u, v) it may be any sign, which is still
+    // a valid reparameterisation, so only 0 and non-finite values are errors.
+    EBM_REQUIRE(std::isfinite(double(sigma_)) && sigma_ != T(0),
+                "spectral_norm: sigma = ", sigma_, " is zero or not finite (weight of shape ",
+                w_.shape(), "); the weights have diverged");
+    tensor_type& wsn = inner_.weight();
+    elementwise<D>::scale(dev(), T(1) / sigma_, w_.data(), wsn.data(), w_.size());
+  }
   tensor_type& inner_weight_grad() {
     tensor_type* g = nullptr;
     ebm::visit_params(inner_, [&](std::string_view name, tensor_type&, tensor_type& gr) {

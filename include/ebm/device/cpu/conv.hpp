@@ -705,6 +705,21 @@ struct conv_kernels<cpu> {
     });
   }
 
+  /// out = addend + scale (conv(x, W) + b) with no activation, in the one
+  /// write of the epilogue: a residual block's skip branch summed into the
+  /// main branch's output (nn::branch_sum) without a separate pass over both.
+  /// Rounds as out = addend + scale y of the plain forward's y does.
+  template <class T>
+  static void forward_add(const cpu& dev, const conv_geometry& g, const T* x, const T* w, const T* b,
+                          const T* addend, T scale, T* out, workspace<T>& ws) {
+    run_forward(dev, g, x, w, ws, [&](index_t off, index_t co, const T* acc, index_t len) {
+      const T bias = b ? b[co] : T(0);
+      const T* a = addend + off;
+      T* o = out + off;
+      for (index_t i = 0; i < len; ++i) o[i] = a[i] + scale * (acc[i] + bias);
+    });
+  }
+
   /// raw = conv(x, W) (no bias; stored when non-null) and y = scale * raw
   /// elementwise (y = raw when scale is null): the tangent of a fused
   /// convolution and activation, with scale = f'(z).
