@@ -16,6 +16,7 @@ echo "== Release build and tests"
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build build/release -j "$jobs"
 ctest --test-dir build/release --output-on-failure -j "$jobs"
+echo "== Release build and tests done after ${SECONDS} s"
 
 if ((sanitize)); then
   echo "== Address + undefined-behaviour sanitizers"
@@ -28,4 +29,5 @@ if ((sanitize)); then
   cmake --build build/asan -j "$jobs"
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build/asan --output-on-failure -j "$jobs" -E '^consumer_'
+  echo "== Sanitizer build and tests done after ${SECONDS} s"
 fi
