@@ -90,12 +90,7 @@ class conv2d {
   }
 
   const tensor_type& forward(const tensor_type& x) {
-    check_input(x.shape(), "conv2d::forward");
-    x_ = &x;
-    gy_ = dx_ = nullptr;
-    g_ = geometry(x.shape());
-    const shape ys = g_.output_shape();
-    y_.resize(ys);
+    const shape ys = begin_forward(x, "conv2d::forward");
     if constexpr (linear_act) {
       kernels::forward(dev_, g_, x.data(), w_.data(), bias_ptr(), act_, y_.data(),
                        static_cast<T*>(nullptr), static_cast<T*>(nullptr), ws_);
@@ -116,13 +111,8 @@ class conv2d {
   const tensor_type& forward_add(const tensor_type& x, const tensor_type& addend, T scale, tensor_type& out)
     requires(linear_act && std::is_same_v<D, cpu>)
   {
-    check_input(x.shape(), "conv2d::forward_add");
-    x_ = &x;
-    gy_ = dx_ = nullptr;
-    g_ = geometry(x.shape());
-    const shape ys = g_.output_shape();
+    const shape ys = begin_forward(x, "conv2d::forward_add");  // y_ only sized: later passes check shapes
     require_same_shape(ys, addend.shape(), "conv2d::forward_add (addend)");
-    y_.resize(ys);  // later passes check their shapes against y's
     out.resize(ys);
     kernels::forward_add(dev_, g_, x.data(), w_.data(), bias_ptr(), addend.data(), scale, out.data(), ws_);
     return out;
@@ -189,6 +179,16 @@ class conv2d {
     EBM_REQUIRE(s[2] + 2 * pad_ >= k_ && s[3] + 2 * pad_ >= k_, where, ": input ", s,
                 " is smaller than the ", k_, "x", k_, " kernel (with padding ", pad_,
                 "); expected H + 2p >= k and W + 2p >= k");
+  }
+  /// The state every forward sets: input, geometry, y's shape (returned).
+  shape begin_forward(const tensor_type& x, const char* where) {
+    check_input(x.shape(), where);
+    x_ = &x;
+    gy_ = dx_ = nullptr;
+    g_ = geometry(x.shape());
+    const shape ys = g_.output_shape();
+    y_.resize(ys);
+    return ys;
   }
   void require_tangents(const char* where) const {
     EBM_REQUIRE(tangents_ready_, where, ": the last forward ran inside a first_order_scope, which keeps no state",

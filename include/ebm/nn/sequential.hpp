@@ -41,9 +41,10 @@ class sequential {
   template <std::size_t I> auto& get() { return std::get<I>(layers_); }
   template <std::size_t I> const auto& get() const { return std::get<I>(layers_); }
 
-  const tensor_type& forward(const tensor_type& x) { return forward_from<0>(x); }
+  const tensor_type& forward(const tensor_type& x) { return forward_until<0, size>(x); }
   const tensor_type& backward(const tensor_type& gy, grad g = grad::input) {
-    return backward_from<size - 1>(gy, g);
+    if constexpr (size == 1) return std::get<0>(layers_).backward(gy, g);
+    else return std::get<0>(layers_).backward(backward_until<size - 1>(gy, g), g);
   }
   const tensor_type& forward_tangent(const tensor_type& dx) { return tangent_from<0>(dx); }
   const tensor_type& backward_tangent(const tensor_type& dgy, grad g = grad::input) {
@@ -97,12 +98,6 @@ class sequential {
   // only the first block honours the caller's request.
   static constexpr grad inner(grad g) { return g | grad::input; }
 
-  template <std::size_t I>
-  const tensor_type& forward_from(const tensor_type& x) {
-    const tensor_type& y = std::get<I>(layers_).forward(x);
-    if constexpr (I + 1 < size) return forward_from<I + 1>(y);
-    else return y;
-  }
   // Blocks [I, End) forward; End > I.
   template <std::size_t I, std::size_t End>
   const tensor_type& forward_until(const tensor_type& x) {
@@ -122,11 +117,6 @@ class sequential {
     const tensor_type& dy = std::get<I>(layers_).forward_tangent(dx);
     if constexpr (I + 1 < size) return tangent_from<I + 1>(dy);
     else return dy;
-  }
-  template <std::size_t I>
-  const tensor_type& backward_from(const tensor_type& gy, grad g) {
-    if constexpr (I == 0) return std::get<0>(layers_).backward(gy, g);
-    else return backward_from<I - 1>(std::get<I>(layers_).backward(gy, inner(g)), g);
   }
   template <std::size_t I>
   const tensor_type& backward_tangent_from(const tensor_type& dgy, grad g) {
