@@ -419,11 +419,10 @@ TEST_CASE("conv2d: buffers are reused across batch sizes and thread counts give 
   }
 }
 
-// The Winograd passes keep their transformed weights between calls (the
-// other paths pack theirs per call: a memcmp of the raw weights costs as much
-// as their packing); a weight changed in place (an optimizer step) must be
-// seen by the next call on every path, forward and input gradient alike,
-// exactly as by a fresh layer.
+// Every path keeps its packed (or Winograd-transformed) weights between
+// calls, with the raw weights they came from; a weight changed in place (an
+// optimizer step) must be seen by the next call on every path, forward and
+// input gradient alike, exactly as by a fresh layer.
 TEST_CASE("conv2d: weights changed in place are packed anew, on every path") {
   struct geometry {
     index_t cin, cout, k, s, p, size;

@@ -608,23 +608,51 @@ struct conv_kernels<cpu> {
     void reserve(index_t n) {
       if (static_cast<index_t>(slots_.size()) < n) slots_.resize(static_cast<std::size_t>(n));
     }
-    tensor<T> packed_weights;
     tensor<index_t> shifts, taps;
-    /// Winograd-transformed weights of the forward (0) and input-gradient (1)
-    /// passes, kept with the raw weights they came from: a Langevin chain
-    /// runs one network many times with unchanged weights, and the transform
-    /// costs 9% of an 8x8, 128-channel layer (run serially).
+    /// Weights packed for a kernel, kept with the raw weights they came
+    /// from: a Langevin chain runs one network many times with unchanged
+    /// weights, and packing runs serially on the calling thread while the
+    /// other threads wait.  The Winograd transform was 9% of an 8x8,
+    /// 128-channel layer; the panel packs (a strided gather for the input
+    /// gradient) were 2% of a CF-EBM Langevin step on 2 threads.
     struct transformed {
       tensor<T> packed;
       std::vector<T> key;  ///< the raw weights packed
-      int tile = 0;        ///< Winograd's TM
+      int layout = 0;      ///< Winograd's TM, or the panel's rows (0: nothing packed)
       index_t m = 0, k = 0;
     };
-    transformed winograd_weights[2];
+    /// Of the forward (0) and input-gradient (1) passes.
+    transformed winograd_weights[2], panel_weights[2];
 
    private:
     std::vector<slot> slots_;
   };
+
+  /// The raw weights a pass packs: `count` values at `data`, for the
+  /// forward (0) or the input-gradient (1) pass.
+  template <class T>
+  struct raw_weights {
+    const T* data;
+    index_t count;
+    int pass;
+  };
+
+  /// c.packed as pack(c.packed) writes it for an m x k matrix in `layout`:
+  /// the cached copy when it was made from the same raw weights (same bits),
+  /// else packed anew.
+  template <class T, class Pack>
+  static const T* cached_pack(typename workspace<T>::transformed& c, const raw_weights<T>& raw, int layout,
+                              index_t m, index_t k, Pack pack) {
+    const auto bytes = static_cast<std::size_t>(raw.count) * sizeof(T);
+    if (c.layout != layout || c.m != m || c.k != k || c.key.size() != static_cast<std::size_t>(raw.count) ||
+        std::memcmp(c.key.data(), raw.data, bytes) != 0) {
+      c.layout = 0;  // invalid until packed (pack may throw on allocation)
+      pack(c.packed);
+      c.key.assign(raw.data, raw.data + raw.count);
+      c.layout = layout, c.m = m, c.k = k;
+    }
+    return c.packed.data();
+  }
 
   /// The implementation a pass takes (see the header comment).
   enum class conv_path { winograd, direct, panel, gemm };
@@ -917,10 +945,10 @@ struct conv_kernels<cpu> {
     }
     if (forward_path<T>(g, wb) == conv_path::direct) {
       const detail::direct_plan p = forward_plan(g);
-      pack_panels(p.cout, p.taps(), detail::direct_rows, ws,
-                  [&](index_t co, index_t t) { return w[co * p.taps() + t]; });
+      const T* A = pack_panels(p.cout, p.taps(), detail::direct_rows, ws, {w, p.cout * p.taps(), 0},
+                               [&](index_t co, index_t t) { return w[co * p.taps() + t]; });
       p.shifts(ws.shifts.resize(shape{p.taps()}).data());
-      run_direct(dev, g.batch, p, x, static_cast<const T*>(nullptr), ws, epi);
+      run_direct(dev, g.batch, p, A, x, static_cast<const T*>(nullptr), ws, epi);
       return;
     }
     if (forward_path<T>(g, wb) == conv_path::panel) {
@@ -1003,7 +1031,7 @@ struct conv_kernels<cpu> {
                                 workspace<T>& ws, const Epi& epi) {
     const index_t K = g.patch(), plane = g.out_plane(), Cout = g.out_channels;
     const index_t nb = panel_samples(g), ld = nb * plane;
-    const T* A = pack_panels(Cout, K, detail::panel_rows, ws,
+    const T* A = pack_panels(Cout, K, detail::panel_rows, ws, {w, Cout * K, 0},
                              [&](index_t co, index_t t) { return w[co * K + t]; });
     const index_t* shift = row_shifts(K, ld, ws);
     const detail::direct_plan p = forward_plan(g);
@@ -1038,7 +1066,7 @@ struct conv_kernels<cpu> {
                                       const T* gy, const T* scale, T* gx, workspace<T>& ws) {
     const index_t K = g.patch(), plane = g.out_plane(), Cout = g.out_channels;
     const index_t nb = panel_samples(g), ld = nb * plane, out_sample = Cout * plane;
-    const T* A = pack_panels(K, Cout, detail::panel_rows, ws,
+    const T* A = pack_panels(K, Cout, detail::panel_rows, ws, {w, Cout * K, 1},
                              [&](index_t kk, index_t co) { return w[co * K + kk]; });
     const index_t* shift = row_shifts(Cout, ld, ws);
     const detail::direct_plan p = forward_plan(g);
@@ -1110,14 +1138,17 @@ struct conv_kernels<cpu> {
 
   /// Packs an [m, taps] matrix given elementwise by weight(i, t) into
   /// R-row panels: packed[ib, t, r] = weight(ib R + r, t), zero past m.
+  /// (Or reuses them: cached_pack; the layout is R and the pass's.)
   template <class T, class F>
-  static const T* pack_panels(index_t m, index_t taps, index_t R, workspace<T>& ws, F weight) {
-    const index_t rows = round_up(m, R);
-    T* a = ws.packed_weights.resize(shape{rows * taps}).data();
-    for (index_t ib = 0; ib < rows; ib += R)
-      for (index_t t = 0; t < taps; ++t)
-        for (index_t r = 0; r < R; ++r) *a++ = ib + r < m ? weight(ib + r, t) : T(0);
-    return ws.packed_weights.data();
+  static const T* pack_panels(index_t m, index_t taps, index_t R, workspace<T>& ws, const raw_weights<T>& raw,
+                              F weight) {
+    return cached_pack(ws.panel_weights[raw.pass], raw, int(R), m, taps, [&](tensor<T>& packed) {
+      const index_t rows = round_up(m, R);
+      T* a = packed.resize(shape{rows * taps}).data();
+      for (index_t ib = 0; ib < rows; ib += R)
+        for (index_t t = 0; t < taps; ++t)
+          for (index_t r = 0; r < R; ++r) *a++ = ib + r < m ? weight(ib + r, t) : T(0);
+    });
   }
   /// shift[t] = t ld: the rows of a row-major matrix as tile operand.
   template <class T>
@@ -1135,12 +1166,13 @@ struct conv_kernels<cpu> {
     const detail::direct_plan p = backward_plan(g);
     const index_t k = g.kernel, kk = k * k, patch = g.patch();
     // Tap t = (co k + ki) k + kj of output channel c reads W[co, c, k-1-ki, k-1-kj].
-    pack_panels(p.cout, p.taps(), detail::direct_rows, ws, [&](index_t c, index_t t) {
-      const index_t co = t / kk, u = t % kk;
-      return w[co * patch + c * kk + (kk - 1 - u)];
-    });
+    const T* A = pack_panels(p.cout, p.taps(), detail::direct_rows, ws, {w, g.out_channels * patch, 1},
+                             [&](index_t c, index_t t) {
+                               const index_t co = t / kk, u = t % kk;
+                               return w[co * patch + c * kk + (kk - 1 - u)];
+                             });
     p.shifts(ws.shifts.resize(shape{p.taps()}).data());
-    run_direct(dev, g.batch, p, gy, scale, ws, [&](index_t off, index_t, const T* acc, index_t len) {
+    run_direct(dev, g.batch, p, A, gy, scale, ws, [&](index_t off, index_t, const T* acc, index_t len) {
       std::copy_n(acc, len, gx + off);
     });
   }
@@ -1177,31 +1209,14 @@ struct conv_kernels<cpu> {
       }
   }
 
-  /// The raw weights a Winograd pass transforms: `count` values at `data`,
-  /// for the forward (0) or the input-gradient (1) pass.
-  template <class T>
-  struct raw_weights {
-    const T* data;
-    index_t count;
-    int pass;
-  };
-
   /// The transformed weights of kernel(row, channel, g) for F(TM x TM, 3x3):
   /// the workspace's copy when it was made from the same raw weights (same
   /// bits), else packed anew.
   template <int TM, class T, class F>
   static const T* transformed_weights(index_t m, index_t k, workspace<T>& ws, const raw_weights<T>& raw,
                                       F kernel) {
-    auto& c = ws.winograd_weights[raw.pass];
-    const auto bytes = static_cast<std::size_t>(raw.count) * sizeof(T);
-    if (c.tile != TM || c.m != m || c.k != k || c.key.size() != static_cast<std::size_t>(raw.count) ||
-        std::memcmp(c.key.data(), raw.data, bytes) != 0) {
-      c.tile = 0;  // invalid until packed (pack_winograd may throw on allocation)
-      pack_winograd<TM>(m, k, c.packed, kernel);
-      c.key.assign(raw.data, raw.data + raw.count);
-      c.tile = TM, c.m = m, c.k = k;
-    }
-    return c.packed.data();
+    return cached_pack(ws.winograd_weights[raw.pass], raw, TM, m, k,
+                       [&](tensor<T>& packed) { pack_winograd<TM>(m, k, packed, kernel); });
   }
 
   /// Packs kernel(row, channel, g) (or reuses it: transformed_weights) and
@@ -1504,12 +1519,13 @@ struct conv_kernels<cpu> {
     throw error("conv_kernels<cpu>: the direct filter gradient needs float and AVX-512");
   }
 
-  /// The direct path over `batch` samples: prepare a sample, run the tiles,
+  /// The direct path over `batch` samples (weights A packed by pack_panels
+  /// in rows of direct_rows): prepare a sample, run the tiles,
   /// then epi(offset in NCHW, output channel, row of results, count) per
   /// output row (per plane when the grid has no extra columns).
   template <class T, class Epi>
   static void run_direct([[maybe_unused]] const cpu& dev, [[maybe_unused]] index_t batch,
-                         [[maybe_unused]] const detail::direct_plan& p,
+                         [[maybe_unused]] const detail::direct_plan& p, [[maybe_unused]] const T* A,
                          [[maybe_unused]] const T* x, [[maybe_unused]] const T* scale,
                          [[maybe_unused]] workspace<T>& ws, [[maybe_unused]] const Epi& epi) {
 #if defined(__AVX512F__)
@@ -1518,7 +1534,6 @@ struct conv_kernels<cpu> {
       ws.reserve(tasks);
       const index_t in_sample = p.cin * p.height * p.width;
       const index_t Ho = p.out_height, Wo = p.out_width, rows = p.padded_cout(), taps = p.taps();
-      const float* A = ws.packed_weights.data();
       const index_t* shift = ws.shifts.data();
       auto task = [&](index_t t) {
         auto& sl = ws.at(t);
