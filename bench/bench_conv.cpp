@@ -27,7 +27,7 @@ struct conv_shape {
 
 // The convolutions of a 32x32 CF-EBM energy (Table 6 with c = 32): FromRGB,
 // the Primal blocks' 3x3 and strided 3x3 layers, their 1x1 residual
-// projections, and the top 4x4 layer.
+// projections, and the top block's 3x3 and 4x4 layers.
 const conv_shape shapes[] = {
     {"fromrgb_1x1_3to32_32px", 3, 32, 32, 1, 1, 0},
     {"3x3_32to32_32px", 32, 32, 32, 3, 1, 1},
@@ -38,6 +38,7 @@ const conv_shape shapes[] = {
     {"1x1_64to128_16px", 64, 128, 16, 1, 1, 0},
     {"3x3_128to128_8px", 128, 128, 8, 3, 1, 1},
     {"3x3s2_128to128_8px", 128, 128, 8, 3, 2, 1},
+    {"3x3_128to128_4px", 128, 128, 4, 3, 1, 1},
     {"4x4_128to128_4px", 128, 128, 4, 4, 1, 0},
 };
 constexpr ebm::index_t batch = 64;

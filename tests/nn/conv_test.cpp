@@ -148,6 +148,10 @@ const config value_configs[] = {
     {2, 4, 40, 10, 8, 3, 1, 1},
     {3, 3, 32, 16, 16, 4, 2, 1},
     {2, 3, 33, 16, 16, 1, 1, 0},
+    // Dense: the kernel covers the unpadded input.
+    {3, 4, 5, 4, 4, 4, 1, 0},
+    {2, 3, 4, 3, 3, 3, 2, 0},
+    {5, 2, 3, 1, 1, 1, 1, 0},
 };
 using path = conv_kernels<cpu>::conv_path;
 struct fast_config {
@@ -167,9 +171,12 @@ const fast_config fast_configs[] = {
     {{2, 5, 13, 16, 16, 3, 2, 1}, path::panel, path::panel},  // 16 -> 8, stride 2
     {{2, 2, 3, 9, 9, 2, 1, 0}, path::panel, path::direct},    // even kernel, 8x8 output
     {{5, 6, 9, 8, 8, 3, 2, 1}, path::panel, path::panel},     // 4x4 planes: 4 samples per chunk
-    {{70, 4, 5, 4, 4, 4, 1, 0}, path::panel, path::panel},    // 1x1 planes: 64 per chunk, short last
-    {{64, 8, 12, 4, 4, 4, 1, 0}, path::panel, path::panel},   // one chunk: row panels over threads
-    {{40, 4, 7, 4, 4, 4, 1, 0}, path::panel, path::panel},    // one short chunk, likewise
+    {{70, 4, 5, 4, 4, 4, 1, 0}, path::dense, path::dense},    // the kernel covers the input:
+    {{64, 8, 12, 4, 4, 4, 1, 0}, path::dense, path::dense},   // a dense layer on the samples
+    {{40, 4, 7, 4, 4, 4, 1, 0}, path::dense, path::dense},
+    {{3, 4, 6, 3, 3, 3, 2, 0}, path::dense, path::dense},     // any stride
+    {{5, 4, 6, 5, 5, 4, 1, 0}, path::panel, path::panel},     // 2x2 output: not dense
+    {{5, 4, 6, 4, 4, 4, 1, 1}, path::panel, path::panel},     // padded: not dense
     {{3, 2, 3, 5, 7, 3, 1, 0}, path::panel, path::panel},     // 3x5 planes: 64 samples per chunk
     // Winograd: 3x3, stride 1, padding 1, even planes >= 8x8, >= 8 input
     // channels (of the convolution the pass computes); F(4x4, 3x3) when both
@@ -211,7 +218,9 @@ TEST_CASE("conv2d: float fast paths agree with double in all four passes") {
 #else
     (void)fwd_path, (void)bwd_path;
 #endif
-    CHECK(conv_kernels<cpu>::forward_path<double>(g) == path::gemm);
+    const path generic = conv_kernels<cpu>::is_dense(g) ? path::dense : path::gemm;
+    CHECK(conv_kernels<cpu>::forward_path<double>(g) == generic);
+    CHECK(conv_kernels<cpu>::backward_data_path<double>(g) == generic);
 #if defined(__AVX512F__)
     CHECK(conv_kernels<cpu>::filter_gradient_direct<float>(g) == (g.out_plane() >= 64));
 #endif
@@ -433,7 +442,8 @@ TEST_CASE("conv2d: weights changed in place are packed anew, on every path") {
       {16, 16, 3, 1, 1, 8, 4, path::winograd, path::winograd},
       {16, 16, 3, 1, 1, 32, 0, path::direct, path::direct},
       {16, 16, 3, 2, 1, 32, 4, path::direct, path::panel},  // the strided layers
-      {16, 16, 4, 1, 0, 4, 4, path::panel, path::panel},    // the top block's 4x4
+      {16, 16, 3, 1, 1, 4, 4, path::panel, path::panel},    // the top block's 3x3
+      {16, 16, 4, 1, 0, 4, 4, path::dense, path::dense},    // and 4x4 (reads W itself)
   };
   for (const geometry& ge : geometries) {
     cpu dev(1);

@@ -2,12 +2,16 @@
 // conv_kernels<cpu>: batched 2-D convolution on the host (NCHW activations,
 // [Cout, Cin, k, k] weights, zero padding, square kernel and stride).
 //
-// Every pass starts from one "prepared" copy of each input sample: zero-
-// padded and split into its stride phases, so that kernel tap (c, ki, kj) is
-// a constant shift of a flat output grid of Ho x Wq pixels (Wq = Wo +
-// (k-1)/s; the Wq - Wo extra columns are computed and dropped).  Four
-// implementations use it, chosen per call (forward_path, backward_data_path):
+// Every pass but the dense one starts from one "prepared" copy of each input
+// sample: zero-padded and split into its stride phases, so that kernel tap
+// (c, ki, kj) is a constant shift of a flat output grid of Ho x Wq pixels
+// (Wq = Wo + (k-1)/s; the Wq - Wo extra columns are computed and dropped).
+// The implementations, chosen per call (forward_path, backward_data_path):
 //
+// * dense (any T, all three passes; a kernel that covers the whole unpadded
+//   input, so one output pixel per sample): a dense layer on the flattened
+//   NCHW samples, by Eigen GEMMs over each thread's samples, with no copy
+//   of the input (y = X W^T, gx = gz W, gW += gz^T X).
 // * winograd (float, AVX-512, 3x3 stride-1 padding-1 convolutions of even
 //   planes >= 8x8 with >= 8 input channels, and their input gradients):
 //   Winograd's F(4x4, 3x3) when both sides are multiples of 4 (36
@@ -655,12 +659,22 @@ struct conv_kernels<cpu> {
   }
 
   /// The implementation a pass takes (see the header comment).
-  enum class conv_path { winograd, direct, panel, gemm };
+  enum class conv_path { winograd, direct, panel, gemm, dense };
+
+  /// Whether the kernel covers the whole unpadded input (one output pixel
+  /// per sample, any stride): the convolution is then a dense layer on the
+  /// flattened sample, y[n, co] = sum_t W[co, t] x[n, t] with t over (c, i,
+  /// j) in NCHW order, so no copy of the input is needed (CF-EBM's top 4x4
+  /// convolution).
+  static bool is_dense(const conv_geometry& g) {
+    return g.padding == 0 && g.kernel == g.height && g.kernel == g.width;
+  }
 
   /// The path of forward passes (and tangents) of this geometry with scalar
   /// T, with Winograd blocks up to `winograd_block` (cpu::winograd_block()).
   template <class T>
   static conv_path forward_path(const conv_geometry& g, int winograd_block = 4) {
+    if (is_dense(g)) return conv_path::dense;
     if (winograd_block > 0 &&
         winograd_eligible<T>(g.in_channels, g.height, g.width, g.kernel, g.stride, g.padding))
       return conv_path::winograd;
@@ -672,6 +686,7 @@ struct conv_kernels<cpu> {
   /// padding < kernel.
   template <class T>
   static conv_path backward_data_path(const conv_geometry& g, int winograd_block = 4) {
+    if (is_dense(g)) return conv_path::dense;
     // A 3x3 stride-1 padding-1 input gradient is such a convolution from
     // Cout to Cin channels on the Ho x Wo (= H x W) plane.
     if (winograd_block > 0 &&
@@ -775,6 +790,10 @@ struct conv_kernels<cpu> {
   static void backward(const cpu& dev, const conv_geometry& g, const T* x, const T* w,
                        const T* gy, const T* scale, T* gx, T* gw, T* gb, workspace<T>& ws) {
     if (g.batch == 0) return;
+    if (is_dense(g)) {
+      run_dense_backward(dev, g, x, w, gy, scale, gx, gw, gb, ws);
+      return;
+    }
     const int wb = dev.winograd_block();
     if (gx && backward_data_path<T>(g, wb) == conv_path::winograd) {
       run_winograd_backward_data(dev, g, w, gy, scale, gx, ws);
@@ -934,6 +953,10 @@ struct conv_kernels<cpu> {
   static void run_forward(const cpu& dev, const conv_geometry& g, const T* x, const T* w,
                           workspace<T>& ws, const Epi& epi) {
     if (g.batch == 0) return;
+    if (is_dense(g)) {
+      run_dense_forward(dev, g, x, w, ws, epi);
+      return;
+    }
     const int wb = dev.winograd_block();
     if (forward_path<T>(g, wb) == conv_path::winograd) {
       const index_t cin = g.in_channels;
@@ -984,6 +1007,67 @@ struct conv_kernels<cpu> {
       }
     };
     run_tasks(dev, tasks, task);
+  }
+
+  /// The dense path (is_dense): per thread, its samples' [nb, Cout] block
+  /// of X W^T by one GEMM straight from the NCHW input, then the epilogue
+  /// per output (each its own channel).
+  template <class T, class Epi>
+  static void run_dense_forward(const cpu& dev, const conv_geometry& g, const T* x, const T* w,
+                                workspace<T>& ws, const Epi& epi) {
+    const index_t K = g.patch(), Cout = g.out_channels, N = g.batch;
+    const index_t tasks = std::max<index_t>(1, std::min<index_t>(dev.threads(), N));
+    ws.reserve(tasks);
+    auto task = [&](index_t t) {
+      const index_t n0 = N * t / tasks, nb = N * (t + 1) / tasks - n0;
+      T* acc = ws.at(t).pack.resize(shape{nb * Cout}).data();
+      cpu_kernels::gemm(false, true, nb, Cout, K, T(1), x + n0 * K, K, w, K, T(0), acc, Cout);
+      for (index_t n = 0; n < nb; ++n)
+        for (index_t co = 0; co < Cout; ++co) epi((n0 + n) * Cout + co, co, acc + n * Cout + co, 1);
+    };
+    run_tasks(dev, tasks, task);
+  }
+  /// The dense path's backward: per thread, gz = scale gy for its samples,
+  /// gx = gz W straight into NCHW, and partial gW = gz^T X, gb = sum gz,
+  /// reduced in thread order.
+  template <class T>
+  static void run_dense_backward(const cpu& dev, const conv_geometry& g, const T* x, const T* w,
+                                 const T* gy, const T* scale, T* gx, T* gw, T* gb, workspace<T>& ws) {
+    if (!gx && !gw && !gb) return;
+    const index_t K = g.patch(), Cout = g.out_channels, N = g.batch;
+    const index_t tasks = std::max<index_t>(1, std::min<index_t>(dev.threads(), N));
+    ws.reserve(tasks);
+    auto task = [&](index_t t) {
+      auto& sl = ws.at(t);
+      const index_t n0 = N * t / tasks, nb = N * (t + 1) / tasks - n0;
+      const T* gz = gy + n0 * Cout;
+      if (scale) {
+        T* p = sl.pack.resize(shape{nb * Cout}).data();
+        const T* sc = scale + n0 * Cout;
+        for (index_t i = 0; i < nb * Cout; ++i) p[i] = sc[i] * gz[i];
+        gz = p;
+      }
+      if (gx) cpu_kernels::gemm(false, false, nb, K, Cout, T(1), gz, Cout, w, K, T(0), gx + n0 * K, K);
+      if (gw)
+        cpu_kernels::gemm(true, false, Cout, K, nb, T(1), gz, Cout, x + n0 * K, K, T(0),
+                          sl.gw.resize(shape{Cout * K}).data(), K);
+      if (gb) {
+        T* b = sl.gb.resize(shape{Cout}).zero().data();
+        for (index_t n = 0; n < nb; ++n)
+          for (index_t co = 0; co < Cout; ++co) b[co] += gz[n * Cout + co];
+      }
+    };
+    run_tasks(dev, tasks, task);
+    for (index_t t = 0; t < tasks; ++t) {
+      if (gw) {
+        const T* part = ws.at(t).gw.data();
+        for (index_t i = 0; i < Cout * K; ++i) gw[i] += part[i];
+      }
+      if (gb) {
+        const T* part = ws.at(t).gb.data();
+        for (index_t i = 0; i < Cout; ++i) gb[i] += part[i];
+      }
+    }
   }
 
   static detail::direct_plan forward_plan(const conv_geometry& g) {
