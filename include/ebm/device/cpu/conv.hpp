@@ -607,6 +607,7 @@ struct conv_kernels<cpu> {
    public:
     struct slot {
       tensor<T> col, pack, gw, gb, prepared;
+      std::vector<index_t> lanes;  ///< Winograd: per vector of grid positions, its tiles and their first column
     };
     slot& at(index_t t) { return slots_[static_cast<std::size_t>(t)]; }
     void reserve(index_t n) {
@@ -1341,7 +1342,9 @@ struct conv_kernels<cpu> {
   /// several whole samples for small ones.  Per block: the input transform of
   /// each sample's prepared (TM + 2)^2, stride-TM view (16 tiles a vector),
   /// the (TM + 2)^2 GEMMs M_xi = U_xi V_xi by gemm_tile, and the output
-  /// transform, whose blocks are interleaved into rows of the output plane;
+  /// transform, whose blocks are interleaved into rows of the output plane
+  /// (for F(4x4), the columns of V and M are the tiles alone, without the
+  /// grid's column past each row of tiles);
   /// once a sample's plane is complete, epi(offset in NCHW, channel, plane,
   /// h w).
   template <int TM, class T, class Epi>
@@ -1357,7 +1360,11 @@ struct conv_kernels<cpu> {
       constexpr index_t R = detail::direct_rows, P = detail::direct_pixels;
       constexpr index_t TA = TM + 2, NX = TA * TA;  // patch side, transformed values
       const detail::direct_plan p = detail::direct_plan::make(k, m, h, w, TA, TM, 1);
-      const index_t th = p.out_height, tw = p.out_width, wq = p.wq, grid = th * wq;
+      const index_t th = p.out_height, tw = p.out_width, wq = p.wq;
+      // Columns of V and M per row of tiles.  F(4x4) keeps the tiles only:
+      // the grid's extra column (wq = tw + 1) would cost a third of the
+      // GEMM at 8x8 (2 tiles a row), a fifth at 16x16, a ninth at 32x32.
+      const index_t cw = TM == 4 ? tw : wq, grid = th * cw;
       const index_t mp = round_up(m, R), plane = h * w, in_sample = k * plane;
       const index_t tasks = std::max<index_t>(1, std::min<index_t>(dev.threads(), batch));
       // Block size: V and M of a block take 4 NX (k + mp) bytes a column.
@@ -1373,13 +1380,13 @@ struct conv_kernels<cpu> {
         // included; among equals, blocks of one size (then the zero columns
         // past the last tile are written once per call, not per block).
         auto columns = [&](index_t r) {
-          return th / r * round_up(r * wq, P) + (th % r ? round_up(th % r * wq, P) : 0);
+          return th / r * round_up(r * cw, P) + (th % r ? round_up(th % r * cw, P) : 0);
         };
         br = 1;
-        for (index_t r = 2; r <= std::max<index_t>(1, bmax / wq); ++r)
+        for (index_t r = 2; r <= std::max<index_t>(1, bmax / cw); ++r)
           if (columns(r) < columns(br) || (columns(r) == columns(br) && th % r == 0)) br = r;
       }
-      const index_t ld = round_up(bs * br * wq, P);  // columns of V and M
+      const index_t ld = round_up(bs * br * cw, P);  // columns of V and M
       // V_xi and M_xi lie vstride and mstride floats apart; the extra cache
       // line keeps the NX rows a transform touches out of one L1 set (a
       // multiple of 4 KiB apart they would evict each other).
@@ -1405,19 +1412,35 @@ struct conv_kernels<cpu> {
             p.prepare(x + (n0 + s) * in_sample, scale ? scale + (n0 + s) * in_sample : nullptr,
                       xp + s * (p.prepared + p.row_buffer()));
           for (index_t ty0 = 0; ty0 < th; ty0 += br) {
-            const index_t rows = std::min(br, th - ty0), span = rows * wq;
-            const index_t used = cnt * span, cols = round_up(used, P);
+            // span grid positions of `rows` tile rows, span_c columns of V.
+            const index_t rows = std::min(br, th - ty0), span = rows * wq, span_c = rows * cw;
+            const index_t used = cnt * span_c, cols = round_up(used, P);
+            if constexpr (TM == 4) {
+              // Per vector v of 16 grid positions: lanes[2 v] the tiles
+              // among them (tx < tw), lanes[2 v + 1] the column of the first.
+              sl.lanes.resize(static_cast<std::size_t>(2 * ((span + 15) / 16)));
+              for (index_t j0 = 0, v = 0; j0 < span; j0 += 16, ++v) {
+                index_t keep = 0;
+                for (index_t l = 0; l < 16 && j0 + l < span; ++l)
+                  if ((j0 + l) % wq < tw) keep |= index_t(1) << l;
+                sl.lanes[std::size_t(2 * v)] = keep;
+                sl.lanes[std::size_t(2 * v + 1)] = j0 / wq * tw + std::min(j0 % wq, tw);
+              }
+            }
             for (index_t s = 0; s < cnt; ++s) {
               const float* xs = xp + s * (p.prepared + p.row_buffer()) + ty0 * wq;
               for (index_t c = 0; c < k; ++c) {
                 const index_t* sh = tap + c * NX;
                 for (index_t j0 = 0; j0 < span; j0 += 16) {
                   // The last vector may read past the rows, inside the layout.
-                  const __mmask16 mk = tail_mask(span - j0);
-                  float* dst = V + c * ld + s * span + j0;
                   if constexpr (TM == 4) {
-                    detail::winograd4_input_transform(xs + j0, sh, dst, vstride, mk);
+                    const index_t* ln = sl.lanes.data() + 2 * (j0 / 16);
+                    const auto keep = static_cast<__mmask16>(ln[0]);
+                    detail::winograd4_input_transform_compact(xs + j0, sh, V + c * ld + s * span_c + ln[1], vstride,
+                                                              keep, tail_mask(_mm_popcnt_u32(keep)));
                   } else {
+                    const __mmask16 mk = tail_mask(span - j0);
+                    float* dst = V + c * ld + s * span + j0;
                     __m512 d[16], v[16];
                     for (int i = 0; i < 16; ++i) d[i] = _mm512_loadu_ps(xs + sh[i] + j0);
                     detail::winograd_input_transform(d, v);
@@ -1443,23 +1466,19 @@ struct conv_kernels<cpu> {
                   detail::gemm_tile<R, P / 16>(k, A + (xi * mp + cb) * k, V + xi * vstride + j0, gs,
                                                M + xi * mstride + cb * ld + j0, ld);
             if constexpr (TM == 4) {
-              // 16 consecutive tile columns a vector, across tile rows; the
-              // 4x4 blocks of each row's run of valid tiles (tx < tw) are
-              // copied into the plane from the interleaved rows.
+              // 16 consecutive tiles a vector, across tile rows; the 4x4
+              // blocks of each row's run of tiles are copied into the plane
+              // from the interleaved rows.
               alignas(64) float yb[4][64];
               for (index_t s = 0; s < cnt; ++s)
                 for (index_t co = 0; co < m; ++co) {
-                  const float* src = M + co * ld + s * span;
+                  const float* src = M + co * ld + s * span_c;
                   float* o = out + (s * m + co) * plane;
-                  for (index_t j0 = 0; j0 < span; j0 += 16) {
-                    const index_t n = std::min<index_t>(16, span - j0);
-                    detail::winograd4_output_transform(src + j0, mstride, tail_mask(n), yb);
-                    index_t ty = (j0 / wq), tx = j0 - ty * wq;
+                  for (index_t c0 = 0; c0 < span_c; c0 += 16) {
+                    const index_t n = std::min<index_t>(16, span_c - c0);
+                    detail::winograd4_output_transform(src + c0, mstride, tail_mask(n), yb);
+                    index_t ty = c0 / tw, tx = c0 - ty * tw;
                     for (index_t l = 0; l < n;) {
-                      if (tx >= tw) {  // an extra column of the grid
-                        l += wq - tx, tx = 0, ++ty;
-                        continue;
-                      }
                       const index_t len = std::min(tw - tx, n - l), nf = 4 * len;
                       for (int i = 0; i < 4; ++i) {
                         float* row = o + (4 * (ty0 + ty) + i) * w + 4 * tx;
@@ -1469,6 +1488,7 @@ struct conv_kernels<cpu> {
                         }
                       }
                       l += len, tx += len;
+                      if (tx == tw) tx = 0, ++ty;
                     }
                   }
                 }

@@ -115,11 +115,14 @@ EBM_INLINE void winograd4_at(__m512 m0, __m512 m1, __m512 m2, __m512 m3, __m512 
   y[3 * step] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.f), d34, d12), m5);
 }
 
-/// F(4x4, 3x3) input transform of 16 tiles: element (r, c) of the patches
-/// is at src + sh[6 r + c]; V_xi (xi = 6 r + c) is stored at dst + xi
-/// vstride under mask mk.
-EBM_INLINE void winograd4_input_transform(const float* src, const index_t* sh, float* dst,
-                                          index_t vstride, __mmask16 mk) {
+/// F(4x4, 3x3) input transform of 16 grid positions: element (r, c) of the
+/// patches is at src + sh[6 r + c].  Only the lanes in `keep` are tiles
+/// (the grid has a column past the last tile of each row): their V_xi (xi =
+/// 6 r + c) are packed to the front, in lane order, and stored at dst + xi
+/// vstride under mask `store` (the first popcount(keep) lanes), so that the
+/// columns of V hold tiles only.
+EBM_INLINE void winograd4_input_transform_compact(const float* src, const index_t* sh, float* dst,
+                                                  index_t vstride, __mmask16 keep, __mmask16 store) {
   __m512 t[36];  // B^T d, row-major
   for (int c = 0; c < 6; ++c)
     winograd4_bt(_mm512_loadu_ps(src + sh[c]), _mm512_loadu_ps(src + sh[6 + c]),
@@ -129,7 +132,8 @@ EBM_INLINE void winograd4_input_transform(const float* src, const index_t* sh, f
     __m512 v[6];
     const __m512* q = t + 6 * r;
     winograd4_bt(q[0], q[1], q[2], q[3], q[4], q[5], v, 1);
-    for (int c = 0; c < 6; ++c) _mm512_mask_storeu_ps(dst + (6 * r + c) * vstride, mk, v[c]);
+    for (int c = 0; c < 6; ++c)
+      _mm512_mask_storeu_ps(dst + (6 * r + c) * vstride, store, _mm512_maskz_compress_ps(keep, v[c]));
   }
 }
 
