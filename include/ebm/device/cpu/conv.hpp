@@ -1357,7 +1357,7 @@ struct conv_kernels<cpu> {
 #if defined(__AVX512F__)
     if constexpr (std::is_same_v<T, float>) {
       using detail::tail_mask;
-      constexpr index_t R = detail::direct_rows, P = detail::direct_pixels;
+      constexpr index_t R = detail::direct_rows;
       constexpr index_t TA = TM + 2, NX = TA * TA;  // patch side, transformed values
       const detail::direct_plan p = detail::direct_plan::make(k, m, h, w, TA, TM, 1);
       const index_t th = p.out_height, tw = p.out_width, wq = p.wq;
@@ -1367,24 +1367,37 @@ struct conv_kernels<cpu> {
       const index_t cw = TM == 4 ? tw : wq, grid = th * cw;
       const index_t mp = round_up(m, R), plane = h * w, in_sample = k * plane;
       const index_t tasks = std::max<index_t>(1, std::min<index_t>(dev.threads(), batch));
-      // Block size: V and M of a block take 4 NX (k + mp) bytes a column.
-      const index_t bmax = std::max<index_t>(P, winograd_block_bytes / (4 * NX * (k + mp)) / P * P);
-      auto waste = [&](index_t cols) { return double(round_up(cols, P)) / double(cols); };
+      // Block size, for GEMM tiles of P columns: V and M of a block take
+      // 4 NX (k + mp) bytes a column.  Returns the GEMM columns per sample.
       index_t bs = 1, br = th;  // samples and tile rows per block
-      if (grid <= bmax) {
-        const index_t most = std::min(bmax / grid, (batch + tasks - 1) / tasks);
-        for (index_t n = 1; n <= most; ++n)
-          if (waste(n * grid) < waste(bs * grid) - 1e-9) bs = n;
-      } else {
+      auto blocks = [&](index_t P, index_t& nbs, index_t& nbr) {
+        const index_t bmax = std::max<index_t>(P, winograd_block_bytes / (4 * NX * (k + mp)) / P * P);
+        auto waste = [&](index_t cols) { return double(round_up(cols, P)) / double(cols); };
+        nbs = 1, nbr = th;
+        if (grid <= bmax) {
+          const index_t most = std::min(bmax / grid, (batch + tasks - 1) / tasks);
+          for (index_t n = 1; n <= most; ++n)
+            if (waste(n * grid) < waste(nbs * grid) - 1e-9) nbs = n;
+          return double(round_up(nbs * grid, P)) / double(nbs);
+        }
         // The fewest GEMM columns over the whole plane, the last block
         // included; among equals, blocks of one size (then the zero columns
         // past the last tile are written once per call, not per block).
         auto columns = [&](index_t r) {
           return th / r * round_up(r * cw, P) + (th % r ? round_up(th % r * cw, P) : 0);
         };
-        br = 1;
+        nbr = 1;
         for (index_t r = 2; r <= std::max<index_t>(1, bmax / cw); ++r)
-          if (columns(r) < columns(br) || (columns(r) == columns(br) && th % r == 0)) br = r;
+          if (columns(r) < columns(nbr) || (columns(r) == columns(nbr) && th % r == 0)) nbr = r;
+        return double(columns(nbr));
+      };
+      // Tiles of 48 columns (3 vectors: the better ratio of loads to FMAs)
+      // unless 32 leave fewer of the GEMM's columns empty: a 32x32 plane's
+      // 64 tiles take 96 columns of 48 in blocks that fit L2, 64 of 32.
+      index_t P = detail::direct_pixels;
+      {
+        index_t bs32 = 1, br32 = th;
+        if (blocks(32, bs32, br32) < blocks(P, bs, br) - 1e-9) P = 32, bs = bs32, br = br32;
       }
       const index_t ld = round_up(bs * br * cw, P);  // columns of V and M
       // V_xi and M_xi lie vstride and mstride floats apart; the extra cache
@@ -1462,9 +1475,12 @@ struct conv_kernels<cpu> {
             }
             for (index_t xi = 0; xi < NX; ++xi)
               for (index_t j0 = 0; j0 < cols; j0 += P)
-                for (index_t cb = 0; cb < mp; cb += R)
-                  detail::gemm_tile<R, P / 16>(k, A + (xi * mp + cb) * k, V + xi * vstride + j0, gs,
-                                               M + xi * mstride + cb * ld + j0, ld);
+                for (index_t cb = 0; cb < mp; cb += R) {
+                  const float *a = A + (xi * mp + cb) * k, *b = V + xi * vstride + j0;
+                  float* c = M + xi * mstride + cb * ld + j0;
+                  if (P == 32) detail::gemm_tile<R, 2>(k, a, b, gs, c, ld);
+                  else detail::gemm_tile<R, detail::direct_pixels / 16>(k, a, b, gs, c, ld);
+                }
             if constexpr (TM == 4) {
               // 16 consecutive tiles a vector, across tile rows; the 4x4
               // blocks of each row's run of tiles are copied into the plane
