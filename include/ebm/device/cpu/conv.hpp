@@ -607,13 +607,15 @@ struct conv_kernels<cpu> {
    public:
     struct slot {
       tensor<T> col, pack, gw, gb, prepared;
-      std::vector<index_t> lanes;  ///< Winograd: per vector of grid positions, its tiles and their first column
     };
     slot& at(index_t t) { return slots_[static_cast<std::size_t>(t)]; }
     void reserve(index_t n) {
       if (static_cast<index_t>(slots_.size()) < n) slots_.resize(static_cast<std::size_t>(n));
     }
     tensor<index_t> shifts, taps;
+    /// Winograd F(4x4): per vector of 16 grid positions, its tiles and the
+    /// column of the first (run_winograd).
+    std::vector<index_t> lanes;
     /// Weights packed for a kernel, kept with the raw weights they came
     /// from: a Langevin chain runs one network many times with unchanged
     /// weights, and packing runs serially on the calling thread while the
@@ -791,11 +793,11 @@ struct conv_kernels<cpu> {
   static void backward(const cpu& dev, const conv_geometry& g, const T* x, const T* w,
                        const T* gy, const T* scale, T* gx, T* gw, T* gb, workspace<T>& ws) {
     if (g.batch == 0) return;
-    if (is_dense(g)) {
+    const int wb = dev.winograd_block();
+    if (backward_data_path<T>(g, wb) == conv_path::dense) {  // gx, gW and gb alike
       run_dense_backward(dev, g, x, w, gy, scale, gx, gw, gb, ws);
       return;
     }
-    const int wb = dev.winograd_block();
     if (gx && backward_data_path<T>(g, wb) == conv_path::winograd) {
       run_winograd_backward_data(dev, g, w, gy, scale, gx, ws);
       gx = nullptr;
@@ -880,18 +882,7 @@ struct conv_kernels<cpu> {
       }
     };
     run_tasks(dev, tasks, task);
-
-    // Deterministic reduction of the per-thread partial sums.
-    for (index_t t = 0; t < tasks; ++t) {
-      if (gw) {
-        const T* part = ws.at(t).gw.data();
-        for (index_t i = 0; i < Cout * patch; ++i) gw[i] += part[i];
-      }
-      if (gb) {
-        const T* part = ws.at(t).gb.data();
-        for (index_t i = 0; i < Cout; ++i) gb[i] += part[i];
-      }
-    }
+    reduce_partials(ws, tasks, gw, Cout * patch, gb, Cout);
   }
 
  private:
@@ -954,11 +945,11 @@ struct conv_kernels<cpu> {
   static void run_forward(const cpu& dev, const conv_geometry& g, const T* x, const T* w,
                           workspace<T>& ws, const Epi& epi) {
     if (g.batch == 0) return;
-    if (is_dense(g)) {
+    const int wb = dev.winograd_block();
+    if (forward_path<T>(g, wb) == conv_path::dense) {
       run_dense_forward(dev, g, x, w, ws, epi);
       return;
     }
-    const int wb = dev.winograd_block();
     if (forward_path<T>(g, wb) == conv_path::winograd) {
       const index_t cin = g.in_channels;
       winograd(
@@ -1059,14 +1050,22 @@ struct conv_kernels<cpu> {
       }
     };
     run_tasks(dev, tasks, task);
+    reduce_partials(ws, tasks, gw, Cout * K, gb, Cout);
+  }
+
+  /// gw[0 .. nw) += the slots' gw, gb[0 .. nb) += their gb (each when
+  /// non-null), slot by slot: the deterministic reduction of per-thread
+  /// partial sums.
+  template <class T>
+  static void reduce_partials(workspace<T>& ws, index_t tasks, T* gw, index_t nw, T* gb, index_t nb) {
     for (index_t t = 0; t < tasks; ++t) {
       if (gw) {
         const T* part = ws.at(t).gw.data();
-        for (index_t i = 0; i < Cout * K; ++i) gw[i] += part[i];
+        for (index_t i = 0; i < nw; ++i) gw[i] += part[i];
       }
       if (gb) {
         const T* part = ws.at(t).gb.data();
-        for (index_t i = 0; i < Cout; ++i) gb[i] += part[i];
+        for (index_t i = 0; i < nb; ++i) gb[i] += part[i];
       }
     }
   }
@@ -1223,7 +1222,8 @@ struct conv_kernels<cpu> {
 
   /// Packs an [m, taps] matrix given elementwise by weight(i, t) into
   /// R-row panels: packed[ib, t, r] = weight(ib R + r, t), zero past m.
-  /// (Or reuses them: cached_pack; the layout is R and the pass's.)
+  /// Returns the cached panels when the raw weights did not change
+  /// (cached_pack, per pass and R).
   template <class T, class F>
   static const T* pack_panels(index_t m, index_t taps, index_t R, workspace<T>& ws, const raw_weights<T>& raw,
                               F weight) {
@@ -1400,6 +1400,22 @@ struct conv_kernels<cpu> {
         if (blocks(32, bs32, br32) < blocks(P, bs, br) - 1e-9) P = 32, bs = bs32, br = br32;
       }
       const index_t ld = round_up(bs * br * cw, P);  // columns of V and M
+      // F(4x4): per vector v of 16 grid positions of a block's br tile rows,
+      // lanes[2 v] the tiles among them (tx < tw) and lanes[2 v + 1] the
+      // column of the first; blocks of fewer rows use a prefix.
+      const index_t* lanes = nullptr;
+      if constexpr (TM == 4) {
+        const index_t span = br * wq;
+        ws.lanes.resize(static_cast<std::size_t>(2 * ((span + 15) / 16)));
+        for (index_t j0 = 0, v = 0; j0 < span; j0 += 16, ++v) {
+          index_t keep = 0;
+          for (index_t l = 0; l < 16 && j0 + l < span; ++l)
+            if ((j0 + l) % wq < tw) keep |= index_t(1) << l;
+          ws.lanes[std::size_t(2 * v)] = keep;
+          ws.lanes[std::size_t(2 * v + 1)] = j0 / wq * tw + std::min(j0 % wq, tw);
+        }
+        lanes = ws.lanes.data();
+      }
       // V_xi and M_xi lie vstride and mstride floats apart; the extra cache
       // line keeps the NX rows a transform touches out of one L1 set (a
       // multiple of 4 KiB apart they would evict each other).
@@ -1428,18 +1444,6 @@ struct conv_kernels<cpu> {
             // span grid positions of `rows` tile rows, span_c columns of V.
             const index_t rows = std::min(br, th - ty0), span = rows * wq, span_c = rows * cw;
             const index_t used = cnt * span_c, cols = round_up(used, P);
-            if constexpr (TM == 4) {
-              // Per vector v of 16 grid positions: lanes[2 v] the tiles
-              // among them (tx < tw), lanes[2 v + 1] the column of the first.
-              sl.lanes.resize(static_cast<std::size_t>(2 * ((span + 15) / 16)));
-              for (index_t j0 = 0, v = 0; j0 < span; j0 += 16, ++v) {
-                index_t keep = 0;
-                for (index_t l = 0; l < 16 && j0 + l < span; ++l)
-                  if ((j0 + l) % wq < tw) keep |= index_t(1) << l;
-                sl.lanes[std::size_t(2 * v)] = keep;
-                sl.lanes[std::size_t(2 * v + 1)] = j0 / wq * tw + std::min(j0 % wq, tw);
-              }
-            }
             for (index_t s = 0; s < cnt; ++s) {
               const float* xs = xp + s * (p.prepared + p.row_buffer()) + ty0 * wq;
               for (index_t c = 0; c < k; ++c) {
@@ -1447,8 +1451,8 @@ struct conv_kernels<cpu> {
                 for (index_t j0 = 0; j0 < span; j0 += 16) {
                   // The last vector may read past the rows, inside the layout.
                   if constexpr (TM == 4) {
-                    const index_t* ln = sl.lanes.data() + 2 * (j0 / 16);
-                    const auto keep = static_cast<__mmask16>(ln[0]);
+                    const index_t* ln = lanes + 2 * (j0 / 16);  // a shorter block: cut at span
+                    const auto keep = static_cast<__mmask16>(ln[0] & tail_mask(span - j0));
                     detail::winograd4_input_transform_compact(xs + j0, sh, V + c * ld + s * span_c + ln[1], vstride,
                                                               keep, tail_mask(_mm_popcnt_u32(keep)));
                   } else {
