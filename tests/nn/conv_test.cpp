@@ -193,6 +193,8 @@ const fast_config fast_configs[] = {
     {{1, 8, 11, 10, 38, 3, 1, 1}, path::winograd, path::winograd},  // F(2x2): 19 blocks a row
     {{1, 8, 9, 8, 72, 3, 1, 1}, path::winograd, path::winograd},    // F(4x4): 18 blocks a row
     {{1, 32, 16, 64, 64, 3, 1, 1}, path::winograd, path::winograd}, // F(4x4): blocks of tile rows
+    {{1, 32, 32, 12, 88, 3, 1, 1}, path::winograd, path::winograd}, // F(4x4): 3 tile rows in blocks of 2:
+                                                                     // the last block uses part of the lane table
 };
 
 }  // namespace

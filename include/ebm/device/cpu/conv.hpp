@@ -793,18 +793,18 @@ struct conv_kernels<cpu> {
   static void backward(const cpu& dev, const conv_geometry& g, const T* x, const T* w,
                        const T* gy, const T* scale, T* gx, T* gw, T* gb, workspace<T>& ws) {
     if (g.batch == 0) return;
-    const int wb = dev.winograd_block();
-    if (backward_data_path<T>(g, wb) == conv_path::dense) {  // gx, gW and gb alike
+    const conv_path path = backward_data_path<T>(g, dev.winograd_block());
+    if (path == conv_path::dense) {  // gx, gW and gb alike
       run_dense_backward(dev, g, x, w, gy, scale, gx, gw, gb, ws);
       return;
     }
-    if (gx && backward_data_path<T>(g, wb) == conv_path::winograd) {
+    if (gx && path == conv_path::winograd) {
       run_winograd_backward_data(dev, g, w, gy, scale, gx, ws);
       gx = nullptr;
-    } else if (gx && backward_data_path<T>(g, wb) == conv_path::direct) {
+    } else if (gx && path == conv_path::direct) {
       run_direct_backward_data(dev, g, w, gy, scale, gx, ws);
       gx = nullptr;
-    } else if (gx && backward_data_path<T>(g, wb) == conv_path::panel) {
+    } else if (gx && path == conv_path::panel) {
       run_panel_backward_data(dev, g, w, gy, scale, gx, ws);
       gx = nullptr;
     }
@@ -945,12 +945,12 @@ struct conv_kernels<cpu> {
   static void run_forward(const cpu& dev, const conv_geometry& g, const T* x, const T* w,
                           workspace<T>& ws, const Epi& epi) {
     if (g.batch == 0) return;
-    const int wb = dev.winograd_block();
-    if (forward_path<T>(g, wb) == conv_path::dense) {
+    const conv_path path = forward_path<T>(g, dev.winograd_block());
+    if (path == conv_path::dense) {
       run_dense_forward(dev, g, x, w, ws, epi);
       return;
     }
-    if (forward_path<T>(g, wb) == conv_path::winograd) {
+    if (path == conv_path::winograd) {
       const index_t cin = g.in_channels;
       winograd(
           dev, g.batch, cin, g.out_channels, g.height, g.width, x, static_cast<const T*>(nullptr), ws,
@@ -958,7 +958,7 @@ struct conv_kernels<cpu> {
           [&](index_t co, index_t c, T* k9) { std::copy_n(w + (co * cin + c) * 9, 9, k9); }, epi);
       return;
     }
-    if (forward_path<T>(g, wb) == conv_path::direct) {
+    if (path == conv_path::direct) {
       const detail::direct_plan p = forward_plan(g);
       const T* A = pack_panels(p.cout, p.taps(), detail::direct_rows, ws, {w, p.cout * p.taps(), 0},
                                [&](index_t co, index_t t) { return w[co * p.taps() + t]; });
@@ -966,7 +966,7 @@ struct conv_kernels<cpu> {
       run_direct(dev, g.batch, p, A, x, static_cast<const T*>(nullptr), ws, epi);
       return;
     }
-    if (forward_path<T>(g, wb) == conv_path::panel) {
+    if (path == conv_path::panel) {
       run_panel_forward(dev, g, x, w, ws, epi);
       return;
     }
@@ -1451,7 +1451,10 @@ struct conv_kernels<cpu> {
                 for (index_t j0 = 0; j0 < span; j0 += 16) {
                   // The last vector may read past the rows, inside the layout.
                   if constexpr (TM == 4) {
-                    const index_t* ln = lanes + 2 * (j0 / 16);  // a shorter block: cut at span
+                    // A block of fewer rows takes the table's prefix, cut at
+                    // span: the transforms write only below `used` (the
+                    // zeroing of V's last columns relies on it).
+                    const index_t* ln = lanes + 2 * (j0 / 16);
                     const auto keep = static_cast<__mmask16>(ln[0] & tail_mask(span - j0));
                     detail::winograd4_input_transform_compact(xs + j0, sh, V + c * ld + s * span_c + ln[1], vstride,
                                                               keep, tail_mask(_mm_popcnt_u32(keep)));
